@@ -1005,3 +1005,29 @@ fn boto3_and_botocore_talk_to_the_emulator() {
     assert!(stats.accepted > 0);
     no_panics(&stats);
 }
+
+#[tokio::test]
+async fn serve_prints_export_lines_first() {
+    let emu = start(EmulatorConfig::default()).await;
+    let port = emu.local_addr().port();
+    assert_eq!(
+        iris_cli::emulator::serve::export_lines(&emu, None),
+        format!(
+            "export IRIS_URL=http://127.0.0.1:{port}/species/irispredict\n\
+             export IRIS_ENDPOINT_URL=http://127.0.0.1:{port}\n\
+             export IRIS_ENDPOINT_NAME=iris-xgb\n\
+             export AWS_REGION=us-east-1\n\
+             export AWS_ACCESS_KEY_ID={}\n\
+             export AWS_SECRET_ACCESS_KEY={}\n",
+            auth::TEST_ACCESS_KEY,
+            auth::TEST_SECRET_KEY
+        )
+    );
+    let with_file =
+        iris_cli::emulator::serve::export_lines(&emu, Some(std::path::Path::new("/tmp/keys.toml")));
+    assert!(with_file.ends_with(&format!(
+        "export AWS_ACCESS_KEY_ID={}\n# secret: from /tmp/keys.toml\n",
+        auth::TEST_ACCESS_KEY
+    )));
+    assert!(!with_file.contains(auth::TEST_SECRET_KEY));
+}

@@ -4,7 +4,8 @@
 //!
 //! Latencies are milliseconds with three decimals (API Gateway writes whole milliseconds,
 //! which would read 0 for almost every local request). `errorType` is the `x-amzn-ErrorType`
-//! sent, `"-"` when none (API Gateway's spelling of an absent value); `integrationLatency` is
+//! sent (or `LambdaFunctionError` for a non-proxy function error, which API Gateway returns
+//! as a 200 without that header), `"-"` when none (API Gateway's spelling of an absent value); `integrationLatency` is
 //! `"-"` when the request never reached the integration. A connection closed by `--drop-rate`
 //! is logged with `"status": 0` and `"dropped": true`.
 

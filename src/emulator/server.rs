@@ -407,7 +407,7 @@ pub fn new_request_id() -> String {
 
 thread_local! {
     static DATE_CACHE: RefCell<(u64, HeaderValue)> =
-        RefCell::new((u64::MAX, HeaderValue::from_static("")));
+        const { RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
 }
 
 /// The `Date` header, formatted once per second per thread.
