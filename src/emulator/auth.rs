@@ -466,6 +466,10 @@ pub fn verify_with<'k>(
         return Err(Rejection::invalid_token());
     }
 
+    // The payload line is always the hash of the body received. Taking `x-amz-content-sha256`
+    // at its word would let a signed request carry any body; a correct signer sends the body's
+    // hash there anyway, so the canonical request is the same, and a header that lies (or says
+    // UNSIGNED-PAYLOAD, which only S3 accepts) ends as a mismatch whose echo shows the real hash.
     let payload_hash = hex_sha256(req.body);
     let creq = canonical_request(
         req,
