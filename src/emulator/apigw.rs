@@ -10,7 +10,7 @@ use rand::Rng;
 
 use super::auth::{self, Rejection};
 use super::lambda::{self, LambdaOutcome};
-use super::server::{access_denied, rejection_body, Body, Ctx, Shared};
+use super::server::{Body, Ctx, Shared};
 use super::{Counters, Integration};
 
 /// Lambda's synchronous invocation payload limit.
@@ -68,7 +68,7 @@ pub fn gateway_response(
 
 /// An auth-phase rejection (no space after the colon).
 pub fn rejection_response(ctx: &mut Ctx, rej: &Rejection) -> Response<Body> {
-    gateway_response(ctx, rej.status, Some(rej.error_type), rejection_body(rej))
+    gateway_response(ctx, rej.status, Some(rej.error_type), rej.apigw_body())
 }
 
 /// `{"message": "Internal server error"}`: integration-phase format, with the space.
@@ -109,12 +109,13 @@ pub async fn handle(
         }
     };
     Counters::inc(&shared.stats.accepted);
-    if !principal.actions.contains(&auth::Action::ExecuteApiInvoke) {
+    if !principal.may(auth::Action::ExecuteApiInvoke) {
         let resource = format!(
             "arn:aws:execute-api:{}:{}:{}/{}/{}/{}",
             cfg.region, cfg.account, cfg.api_id, cfg.stage, parts.method, cfg.resource
         );
-        let rej = access_denied(&principal.arn, "execute-api:Invoke", &resource);
+        let rej =
+            Rejection::access_denied(&principal.arn, auth::Action::ExecuteApiInvoke, &resource);
         shared.stats.reject(rej.error_type);
         return rejection_response(ctx, &rej);
     }

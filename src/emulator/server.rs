@@ -275,11 +275,7 @@ async fn handle(
         (Route::None, _) => {
             Counters::inc(&shared.stats.unmatched_requests);
             ctx.route = "none";
-            let rej = Rejection {
-                status: 403,
-                error_type: "MissingAuthenticationTokenException",
-                message: "Missing Authentication Token".into(),
-            };
+            let rej = Rejection::missing_token();
             shared.stats.reject(rej.error_type);
             apigw::rejection_response(&mut ctx, &rej)
         }
@@ -428,29 +424,6 @@ pub fn http_date() -> HeaderValue {
     })
 }
 
-/// Local rendering of verifier rejections; switch to `Rejection::{apigw,sagemaker}_body` when
-/// the verifier lands. API Gateway's auth-phase bodies have no space after the colon, and the
-/// IAM deny uses a capital `Message`.
-pub fn rejection_body(r: &Rejection) -> String {
-    let key = if r.error_type == "AccessDeniedException" {
-        "Message"
-    } else {
-        "message"
-    };
-    format!("{{\"{key}\":{}}}", sagemaker::json_str(&r.message))
-}
-
-/// Local stand-in for `Rejection::access_denied` (see [`rejection_body`]).
-pub fn access_denied(arn: &str, action: &str, resource: &str) -> Rejection {
-    Rejection {
-        status: 403,
-        error_type: "AccessDeniedException",
-        message: format!(
-            "User: {arn} is not authorized to perform: {action} on resource: {resource}"
-        ),
-    }
-}
-
 /// The SageMaker runtime route (AWS_WIRE §4).
 async fn sagemaker_route(
     shared: &Shared,
@@ -477,7 +450,7 @@ async fn sagemaker_route(
         Ok(p) => p,
         Err(rej) => {
             shared.stats.reject(rej.error_type);
-            return sm_error(ctx, rej.status, rej.error_type, rejection_body(&rej));
+            return sm_error(ctx, rej.status, rej.error_type, rej.sagemaker_body());
         }
     };
     Counters::inc(&shared.stats.accepted);
@@ -492,9 +465,13 @@ async fn sagemaker_route(
             cfg.account,
             endpoint.to_ascii_lowercase()
         );
-        let rej = access_denied(&principal.arn, "sagemaker:InvokeEndpoint", &resource);
+        let rej = Rejection::access_denied(
+            &principal.arn,
+            auth::Action::SageMakerInvokeEndpoint,
+            &resource,
+        );
         shared.stats.reject(rej.error_type);
-        return sm_error(ctx, rej.status, rej.error_type, rejection_body(&rej));
+        return sm_error(ctx, rej.status, rej.error_type, rej.sagemaker_body());
     }
     if !sagemaker::valid_endpoint_name(endpoint) {
         let msg = format!(

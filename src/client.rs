@@ -1,0 +1,184 @@
+//! One signed HTTP exchange: build the client, sign with the (skew-corrected) clock, send
+//! exactly the signed headers, and decode what came back.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use aws_credential_types::Credentials;
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::config::Target;
+use crate::error::{CliError, Exit};
+use crate::sign::{self, Signed, Unsigned};
+
+/// Connection settings, free of clap types.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub ca_bundle: Option<PathBuf>,
+    pub insecure: bool,
+}
+
+/// A reqwest client with rustls; proxies come from HTTP(S)_PROXY / NO_PROXY as usual.
+pub fn http_client(s: &HttpSettings) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(s.timeout)
+        .connect_timeout(s.connect_timeout)
+        .user_agent(concat!("iris-cli/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = &s.ca_bundle {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read --ca-bundle {}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("--ca-bundle {}: not a PEM certificate bundle", path.display()))?;
+        if certs.is_empty() {
+            anyhow::bail!("--ca-bundle {}: no certificates found", path.display());
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if s.insecure {
+        eprintln!("iris-cli: warning: --insecure: TLS certificates are not verified");
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    builder.build().context("cannot build the HTTP client")
+}
+
+/// Signs with a clock that can be corrected for skew (from a server's `Date` header).
+pub struct Signer {
+    pub credentials: Credentials,
+    pub target: Target,
+    /// Milliseconds added to the local clock when signing.
+    offset_ms: AtomicI64,
+}
+
+impl Signer {
+    pub fn new(credentials: Credentials, target: Target, initial_offset: Duration, ahead: bool) -> Self {
+        let ms = i64::try_from(initial_offset.as_millis()).unwrap_or(i64::MAX);
+        Signer {
+            credentials,
+            target,
+            offset_ms: AtomicI64::new(if ahead { ms } else { -ms }),
+        }
+    }
+
+    /// The signing time: now, corrected by the known skew.
+    pub fn now(&self) -> SystemTime {
+        shift(SystemTime::now(), self.offset_ms.load(Ordering::Relaxed))
+    }
+
+    pub fn sign(&self, headers: &[(String, String)], body: &[u8]) -> Result<Signed, CliError> {
+        let req = self.unsigned(headers, body);
+        sign::sign(&req, &self.credentials, &self.target.scope, self.now())
+            .map_err(|e| CliError::new(Exit::Failure, e.to_string()))
+    }
+
+    pub fn unsigned<'a>(&'a self, headers: &'a [(String, String)], body: &'a [u8]) -> Unsigned<'a> {
+        Unsigned {
+            method: "POST",
+            url: &self.target.url,
+            headers,
+            body,
+        }
+    }
+
+    /// Correct the clock from a response `Date` header; returns the skew in seconds
+    /// (positive: the server is ahead of us).
+    pub fn correct_from_date(&self, headers: &HeaderMap) -> Option<i64> {
+        let date = headers.get("date")?.to_str().ok()?;
+        let server = httpdate::parse_http_date(date).ok()?;
+        let local = SystemTime::now();
+        let skew_ms = match server.duration_since(local) {
+            Ok(ahead) => i64::try_from(ahead.as_millis()).ok()?,
+            Err(behind) => -i64::try_from(behind.duration().as_millis()).ok()?,
+        };
+        let before = self.offset_ms.swap(skew_ms, Ordering::Relaxed);
+        Some((skew_ms - before) / 1000)
+    }
+}
+
+fn shift(t: SystemTime, ms: i64) -> SystemTime {
+    let d = Duration::from_millis(ms.unsigned_abs());
+    if ms >= 0 {
+        t + d
+    } else {
+        t - d
+    }
+}
+
+/// A response, whatever its status.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub latency: Duration,
+}
+
+/// Send a signed POST with exactly the signed headers.
+pub async fn send(
+    client: &reqwest::Client,
+    target: &Target,
+    signed: &Signed,
+    body: Bytes,
+) -> Result<Exchange, CliError> {
+    let mut headers = HeaderMap::with_capacity(signed.headers.len());
+    for (name, value) in &signed.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| CliError::usage(format!("invalid header name '{name}'")))?;
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            CliError::usage(format!("invalid value for header '{name}'"))
+        })?;
+        headers.append(name, value);
+    }
+    let started = Instant::now();
+    let response = client
+        .post(target.url.clone())
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| network_error(&e, target))?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| network_error(&e, target))?;
+    Ok(Exchange {
+        status,
+        headers,
+        body,
+        latency: started.elapsed(),
+    })
+}
+
+/// A transport failure as a one-line error with the network exit code.
+pub fn network_error(err: &reqwest::Error, target: &Target) -> CliError {
+    use std::error::Error as _;
+    let mut root = String::new();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        root = c.to_string();
+        cause = c.source();
+    }
+    let what = if err.is_timeout() {
+        "timed out".to_string()
+    } else if err.is_connect() {
+        format!("connection failed: {root}")
+    } else {
+        format!("request failed: {}", if root.is_empty() { err.to_string() } else { root })
+    };
+    let host = target.url.host_str().unwrap_or_default();
+    let mut e = CliError::new(Exit::Network, format!("{} {what}", target.url));
+    if err.is_timeout() {
+        e = e.hint("raise --timeout, or check that the endpoint is up (a Lambda cold start can take seconds)");
+    } else if err.is_connect() {
+        e = e.hint(format!("check that {host} is reachable (DNS, VPN, proxy settings HTTPS_PROXY/NO_PROXY)"));
+    }
+    e
+}

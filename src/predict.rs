@@ -1,0 +1,364 @@
+//! `iris-cli predict`: one signed prediction request.
+
+use std::io::{Read, Write};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use serde_json::json;
+
+use crate::awserror::{self, AwsError};
+use crate::client::{self, Exchange, HttpSettings, Signer};
+use crate::config::{Target, TargetKind};
+use crate::error::{CliError, Exit};
+use crate::redact;
+use crate::response::{self, Parsed, Prediction};
+use crate::session::Session;
+
+/// What to send.
+#[derive(Debug, Clone)]
+pub enum BodySource {
+    /// Feature rows as CSV cells.
+    Rows(Vec<String>),
+    Raw(Vec<u8>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Human,
+    Json,
+}
+
+/// Validated settings of one `predict` run.
+#[derive(Debug)]
+pub struct PredictOptions {
+    pub body: BodySource,
+    pub content_type: Option<String>,
+    pub accept: Option<String>,
+    pub extra_headers: Vec<(String, String)>,
+    pub classes: Vec<String>,
+    pub output: Output,
+    pub dry_run: bool,
+    pub verbose: bool,
+    pub http: HttpSettings,
+}
+
+/// Split `--data` into rows (newlines or ';') and check each cell is a number or empty.
+pub fn parse_rows(data: &str) -> Result<Vec<String>, CliError> {
+    let rows: Vec<String> = data
+        .split(['\n', ';'])
+        .map(|r| r.trim().trim_end_matches('\r').to_string())
+        .filter(|r| !r.is_empty())
+        .collect();
+    if rows.is_empty() {
+        return Err(CliError::usage("--data is empty: give features as CSV, e.g. --data 5.1,3.5,1.4,0.2"));
+    }
+    let mut width = None;
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<&str> = row.split(',').collect();
+        for (j, cell) in cells.iter().enumerate() {
+            let cell = cell.trim();
+            if !cell.is_empty() && cell.parse::<f64>().is_err() {
+                return Err(CliError::usage(format!(
+                    "--data row {}, column {}: '{cell}' is not a number",
+                    i + 1,
+                    j + 1
+                )));
+            }
+        }
+        match width {
+            None => width = Some(cells.len()),
+            Some(w) if w != cells.len() => {
+                return Err(CliError::usage(format!(
+                    "--data row {} has {} columns but row 1 has {w}",
+                    i + 1,
+                    cells.len()
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(rows)
+}
+
+/// Read a body from a file or `-` (stdin), naming the file in errors.
+pub fn read_body_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("cannot read the request body from standard input")?;
+        return Ok(buf);
+    }
+    std::fs::read(path).with_context(|| format!("cannot read --body-file {}", path.display()))
+}
+
+fn request_body(kind: TargetKind, body: &BodySource) -> Vec<u8> {
+    match (body, kind) {
+        (BodySource::Raw(b), _) => b.clone(),
+        (BodySource::Rows(rows), TargetKind::ApiGateway) => {
+            json!({ "data": rows.join("\n") }).to_string().into_bytes()
+        }
+        (BodySource::Rows(rows), TargetKind::SageMaker) => rows.join("\n").into_bytes(),
+    }
+}
+
+fn request_headers(opts: &PredictOptions, kind: TargetKind) -> Vec<(String, String)> {
+    let content_type = opts.content_type.clone().unwrap_or_else(|| {
+        match kind {
+            TargetKind::ApiGateway => "application/json",
+            TargetKind::SageMaker => "text/csv",
+        }
+        .to_string()
+    });
+    let mut headers = vec![("content-type".to_string(), content_type)];
+    if let Some(accept) = &opts.accept {
+        headers.push(("accept".to_string(), accept.clone()));
+    }
+    headers.extend(opts.extra_headers.iter().cloned());
+    headers
+}
+
+/// Parse `-H 'Name: value'`.
+pub fn parse_header(raw: &str) -> Result<(String, String), CliError> {
+    let (name, value) = raw.split_once(':').ok_or_else(|| {
+        CliError::usage(format!("invalid -H '{raw}': expected 'Name: value'"))
+    })?;
+    let name = name.trim();
+    let value = value.trim();
+    if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(CliError::usage(format!("invalid -H '{raw}': bad header name '{name}'")));
+    }
+    if reqwest::header::HeaderValue::from_str(value).is_err() {
+        return Err(CliError::usage(format!("invalid -H '{raw}': bad header value")));
+    }
+    let lower = name.to_ascii_lowercase();
+    if matches!(
+        lower.as_str(),
+        "host" | "authorization" | "x-amz-date" | "x-amz-security-token" | "x-amz-content-sha256"
+    ) {
+        return Err(CliError::usage(format!(
+            "-H {name}: this header is set by signing and cannot be given"
+        )));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn dry_run(
+    out: &mut dyn Write,
+    signer: &Signer,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> anyhow::Result<()> {
+    let signed = signer.sign(headers, body)?;
+    let req = signer.unsigned(headers, body);
+    let ex = crate::sign::explain(&req, &signed, &signer.target.scope);
+    let canonical: Vec<String> = ex
+        .canonical_request
+        .lines()
+        .map(|l| match l.split_once(':') {
+            Some((n, v)) => format!("{n}:{}", redact::header_value(n, v)),
+            None => l.to_string(),
+        })
+        .collect();
+    writeln!(out, "# Canonical request")?;
+    writeln!(out, "{}", canonical.join("\n"))?;
+    writeln!(out, "\n# String to sign")?;
+    writeln!(out, "{}", ex.string_to_sign)?;
+    writeln!(out, "\n# Signed headers")?;
+    writeln!(out, "{}", ex.signed_headers)?;
+    writeln!(out, "\n# Request (not sent)")?;
+    writeln!(out, "POST {}", signer.target.url)?;
+    for (n, v) in &signed.headers {
+        writeln!(out, "{n}: {}", redact::header_value(n, v))?;
+    }
+    let scope = &signer.target.scope;
+    let mut curl = format!(
+        "curl --aws-sigv4 {} --user \"$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY\"",
+        shell_quote(&format!("aws:amz:{}:{}", scope.region, scope.service))
+    );
+    if signer.credentials.session_token().is_some() {
+        curl.push_str(" -H \"x-amz-security-token: $AWS_SESSION_TOKEN\"");
+    }
+    for (n, v) in headers {
+        curl.push_str(&format!(" -H {}", shell_quote(&format!("{n}: {v}"))));
+    }
+    curl.push_str(&format!(
+        " --data-binary {} {}",
+        shell_quote(&String::from_utf8_lossy(body)),
+        shell_quote(signer.target.url.as_str())
+    ));
+    writeln!(out, "\n# Equivalent curl command (curl signs with the keys in your environment)")?;
+    writeln!(out, "{curl}")?;
+    Ok(())
+}
+
+fn print_exchange_headers(signer: &Signer, signed: &crate::sign::Signed, ex: &Exchange) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "> POST {}", signer.target.url);
+    for (n, v) in &signed.headers {
+        let _ = writeln!(err, "> {n}: {}", redact::header_value(n, v));
+    }
+    let _ = writeln!(err, "< {}", ex.status);
+    for (n, v) in &ex.headers {
+        let v = v.to_str().unwrap_or("<binary>");
+        let _ = writeln!(err, "< {n}: {}", redact::header_value(n.as_str(), v));
+    }
+    let _ = writeln!(err, "* {:.1} ms", ex.latency.as_secs_f64() * 1e3);
+}
+
+/// Send, retrying once with a corrected clock on a skew rejection.
+async fn exchange(
+    http: &reqwest::Client,
+    signer: &Signer,
+    headers: &[(String, String)],
+    body: &[u8],
+    verbose: bool,
+) -> Result<(Exchange, crate::sign::Signed), CliError> {
+    let mut corrected = false;
+    loop {
+        let signed = signer.sign(headers, body)?;
+        let ex = client::send(http, &signer.target, &signed, Bytes::copy_from_slice(body)).await?;
+        if verbose {
+            print_exchange_headers(signer, &signed, &ex);
+        }
+        if ex.status >= 400 && !corrected {
+            let err = AwsError::parse(ex.status, &ex.headers, &ex.body);
+            if err.is_clock_skew() {
+                if let Some(skew) = signer.correct_from_date(&ex.headers) {
+                    eprintln!(
+                        "iris-cli: warning: the local clock is {} s {} the server's (from its Date header); re-signed with the server's time and retried",
+                        skew.abs(),
+                        if skew > 0 { "behind" } else { "ahead of" }
+                    );
+                    corrected = true;
+                    continue;
+                }
+            }
+        }
+        return Ok((ex, signed));
+    }
+}
+
+pub async fn run(session: &Session, opts: &PredictOptions) -> anyhow::Result<Exit> {
+    let signer = &session.signer;
+    let target: &Target = &signer.target;
+    let body = request_body(target.kind, &opts.body);
+    let headers = request_headers(opts, target.kind);
+    if opts.verbose {
+        eprintln!(
+            "* credentials: {} (access key {})",
+            session.credentials_origin,
+            signer.credentials.access_key_id()
+        );
+        eprintln!(
+            "* signing for region {} service {}",
+            target.scope.region, target.scope.service
+        );
+    }
+    if opts.dry_run {
+        let mut out = std::io::stdout().lock();
+        dry_run(&mut out, signer, &headers, &body)?;
+        return Ok(Exit::Ok);
+    }
+    let http = client::http_client(&opts.http)?;
+    let (ex, signed) = exchange(&http, signer, &headers, &body, opts.verbose).await?;
+    if ex.status >= 400 {
+        let err = AwsError::parse(ex.status, &ex.headers, &ex.body);
+        let req = signer.unsigned(&headers, &body);
+        let ours = crate::sign::explain(&req, &signed, &target.scope);
+        return Err(awserror::to_cli_error(&err, Some(&ours), signer.credentials.access_key_id()).into());
+    }
+    let request_id = awserror::request_id(&ex.headers);
+    match response::parse(&ex.body, &opts.classes) {
+        Parsed::Predictions(preds) => {
+            print_predictions(opts.output, &opts.classes, &preds, &ex, request_id.as_deref())?;
+            Ok(Exit::Ok)
+        }
+        Parsed::FunctionError {
+            message,
+            error_type,
+        } => Err(CliError::new(
+            Exit::Server,
+            format!("the Lambda function failed: {error_type}: {message}"),
+        )
+        .hint("a non-proxy integration returns a function's error with status 200; see the function's CloudWatch logs")
+        .into()),
+        Parsed::Unknown => {
+            eprintln!(
+                "iris-cli: warning: unrecognised response shape ({} bytes, content-type {}); printing it as is",
+                ex.body.len(),
+                ex.headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("none")
+            );
+            let mut out = std::io::stdout().lock();
+            out.write_all(&ex.body)?;
+            if !ex.body.ends_with(b"\n") {
+                out.write_all(b"\n")?;
+            }
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+fn print_predictions(
+    output: Output,
+    classes: &[String],
+    preds: &[Prediction],
+    ex: &Exchange,
+    request_id: Option<&str>,
+) -> anyhow::Result<()> {
+    let latency_ms = (ex.latency.as_secs_f64() * 1e6).round() / 1e3;
+    let mut out = std::io::stdout().lock();
+    match output {
+        Output::Json => {
+            let first = &preds[0];
+            let value = json!({
+                "species": first.species,
+                "class_index": first.class_index,
+                "probabilities": first.probabilities,
+                "score": first.score,
+                "status": ex.status,
+                "latency_ms": latency_ms,
+                "request_id": request_id,
+                "predictions": preds,
+            });
+            writeln!(out, "{value}")?;
+        }
+        Output::Human => {
+            for (i, p) in preds.iter().enumerate() {
+                if preds.len() > 1 {
+                    writeln!(out, "row {}:", i + 1)?;
+                }
+                let label = match (&p.species, p.class_index, p.score) {
+                    (Some(s), Some(c), _) => format!("{s} (class {c})"),
+                    (Some(s), None, _) => s.clone(),
+                    (None, Some(c), _) => format!("class {c}"),
+                    (None, None, Some(v)) => format!("score {v}"),
+                    (None, None, None) => "(no label)".into(),
+                };
+                writeln!(out, "{label}")?;
+                for (c, prob) in p.probabilities.iter().enumerate() {
+                    let name = classes
+                        .get(c)
+                        .cloned()
+                        .unwrap_or_else(|| format!("class {c}"));
+                    let bar = "█".repeat((prob * 30.0).round().clamp(0.0, 30.0) as usize);
+                    writeln!(out, "  {name:<12} {prob:>8.4}  {bar}")?;
+                }
+            }
+            eprintln!(
+                "{} · {:.1} ms{}",
+                ex.status,
+                latency_ms,
+                request_id.map(|r| format!(" · request id {r}")).unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}

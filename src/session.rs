@@ -1,0 +1,115 @@
+//! Everything a command needs to send signed requests: the resolved target, the credentials
+//! and, with `--local`, the embedded emulator kept alive for the command's lifetime.
+
+use std::io::BufRead;
+use std::time::Duration;
+
+use crate::cli::{AuthArgs, TargetArgs};
+use crate::client::Signer;
+use crate::config::{self, TargetSpec};
+use crate::credentials::{self, CredentialSource, ExplicitKeys};
+use crate::emulator::{auth as emu_auth, Emulator, EmulatorConfig};
+use crate::error::CliError;
+
+/// Test-only: seconds added to the signing clock (negative: behind), to exercise skew
+/// correction. Not documented for users.
+pub const TEST_CLOCK_SKEW_ENV: &str = "IRIS_CLI_TEST_CLOCK_SKEW_SECS";
+
+pub struct Session {
+    pub signer: Signer,
+    pub credentials_origin: String,
+    /// Dropped last: stops the embedded emulator.
+    _emulator: Option<Emulator>,
+}
+
+fn explicit_keys(auth: &AuthArgs) -> Result<Option<ExplicitKeys>, CliError> {
+    let Some(access_key) = &auth.access_key else {
+        return Ok(None);
+    };
+    let secret_key = match (&auth.secret_key, auth.secret_key_stdin) {
+        (Some(s), _) => s.clone(),
+        (None, true) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| CliError::usage(format!("--secret-key-stdin: cannot read standard input: {e}")))?;
+            let line = line.trim_end_matches(['\r', '\n']).to_string();
+            if line.is_empty() {
+                return Err(CliError::usage("--secret-key-stdin: standard input was empty"));
+            }
+            line
+        }
+        (None, false) => {
+            return Err(CliError::usage("--access-key needs --secret-key or --secret-key-stdin"))
+        }
+    };
+    Ok(Some(ExplicitKeys {
+        access_key: access_key.clone(),
+        secret_key,
+        session_token: auth.session_token.clone(),
+    }))
+}
+
+fn test_skew() -> (Duration, bool) {
+    match std::env::var(TEST_CLOCK_SKEW_ENV).ok().and_then(|v| v.parse::<i64>().ok()) {
+        Some(s) => (Duration::from_secs(s.unsigned_abs()), s >= 0),
+        None => (Duration::ZERO, true),
+    }
+}
+
+impl Session {
+    pub async fn open(target: &TargetArgs, auth: &AuthArgs) -> anyhow::Result<Session> {
+        let explicit = explicit_keys(auth)?;
+        let mut emulator = None;
+        let mut spec = TargetSpec {
+            url: target.url.clone(),
+            endpoint_name: target.endpoint_name.clone(),
+            endpoint_url: target.endpoint_url.clone(),
+            region: target.region.clone(),
+            service: target.service.clone(),
+            fallback_region: None,
+        };
+        if target.local {
+            let emu = Emulator::start(EmulatorConfig::default()).await?;
+            if spec.endpoint_name.is_some() {
+                spec.endpoint_url = Some(emu.endpoint_url());
+            } else {
+                spec.url = Some(emu.invoke_url());
+            }
+            spec.region.get_or_insert_with(|| emu.region().to_string());
+            emulator = Some(emu);
+        } else if spec.region.is_none() {
+            spec.fallback_region =
+                credentials::region_from_env_or_profile(auth.profile.as_deref()).await;
+        }
+        let target = config::resolve_target(&spec)?;
+        let source = match explicit {
+            Some(keys) => CredentialSource::Explicit(keys),
+            None if target_is_local(&emulator) => CredentialSource::Explicit(ExplicitKeys {
+                access_key: emu_auth::TEST_ACCESS_KEY.into(),
+                secret_key: emu_auth::TEST_SECRET_KEY.into(),
+                session_token: None,
+            }),
+            None => CredentialSource::Chain {
+                profile: auth.profile.clone(),
+            },
+        };
+        let resolved = credentials::resolve(&source).await?;
+        let origin = if target_is_local(&emulator) && auth.access_key.is_none() {
+            "the local emulator's built-in test key".to_string()
+        } else {
+            resolved.origin
+        };
+        let (skew, ahead) = test_skew();
+        Ok(Session {
+            signer: Signer::new(resolved.credentials, target, skew, ahead),
+            credentials_origin: origin,
+            _emulator: emulator,
+        })
+    }
+}
+
+fn target_is_local(emulator: &Option<Emulator>) -> bool {
+    emulator.is_some()
+}
