@@ -1031,3 +1031,81 @@ async fn serve_prints_export_lines_first() {
     )));
     assert!(!with_file.contains(auth::TEST_SECRET_KEY));
 }
+
+#[tokio::test]
+async fn iam_deny_via_credentials_file() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: iris_cli::emulator::serve::ServeArgs,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.json");
+    std::fs::write(
+        &path,
+        r#"{"keys": [
+          {"access_key": "AKIAIRISAPIONLY00001", "secret_key": "apiOnlySecret",
+           "arn": "arn:aws:iam::123456789012:user/api-only", "actions": ["execute-api:Invoke"]},
+          {"access_key": "AKIAIRISNOTHING00001", "secret_key": "nothingSecret",
+           "arn": "arn:aws:iam::123456789012:user/nothing", "actions": []}
+        ]}"#,
+    )
+    .unwrap();
+    let cli = Cli::try_parse_from([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--credentials",
+        path.to_str().unwrap(),
+    ])
+    .unwrap();
+    let emu = start(cli.serve.to_config().unwrap()).await;
+    let key = |ak: &str, sk: &str, service| {
+        Some(Signing {
+            creds: Credentials::new(ak, sk, None, None, "test"),
+            service,
+            region: "us-east-1",
+            time: SystemTime::now(),
+        })
+    };
+    let body = format!("{{\"data\":\"{ROW1}\"}}");
+    let r = post(
+        &emu.invoke_url(),
+        JSON,
+        &body,
+        key("AKIAIRISAPIONLY00001", "apiOnlySecret", "execute-api"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = post(
+        &emu.invoke_url(),
+        JSON,
+        &body,
+        key("AKIAIRISNOTHING00001", "nothingSecret", "execute-api"),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("x-amzn-errortype"), "AccessDeniedException");
+    assert!(r.body.starts_with(
+        "{\"Message\":\"User: arn:aws:iam::123456789012:user/nothing is not authorized to perform: execute-api:Invoke on resource: "
+    ));
+    // The API-only key may not call SageMaker directly.
+    let r = post(
+        &invocations_url(&emu, "iris-xgb"),
+        CSV,
+        ROW1,
+        key("AKIAIRISAPIONLY00001", "apiOnlySecret", "sagemaker"),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.header("x-amzn-errortype"), "AccessDeniedException");
+    assert_eq!(
+        r.body,
+        "{\"message\":\"User: arn:aws:iam::123456789012:user/api-only is not authorized to perform: sagemaker:InvokeEndpoint on resource: arn:aws:sagemaker:us-east-1:123456789012:endpoint/iris-xgb\"}"
+    );
+    // The secret is never printed: only the first key id and where the secrets come from.
+    let lines = iris_cli::emulator::serve::export_lines(&emu, Some(&path));
+    assert!(lines.contains("export AWS_ACCESS_KEY_ID=AKIAIRISAPIONLY00001\n# secret: from "));
+    assert!(!lines.contains("apiOnlySecret"));
+}
