@@ -29,7 +29,10 @@ impl std::fmt::Debug for Principal {
         f.debug_struct("Principal")
             .field("access_key", &self.access_key)
             .field("secret_key", &"<redacted>")
-            .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("arn", &self.arn)
             .field("actions", &self.actions)
             .finish()
