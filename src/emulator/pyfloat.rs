@@ -72,21 +72,21 @@ pub fn push_repr_f64(out: &mut String, v: f64) {
     }
     // When the value lies exactly halfway between two shortest candidates, Rust's shortest
     // mode rounds up where Python (David Gay's dtoa) takes the correctly rounded, ties-to-even
-    // digits: 0.93921661376953125 is "0.9392166137695312" in Python. The correctly rounded
-    // string of the same length is used whenever it also round-trips.
-    let mut exact = StackBuf {
-        buf: [0; 40],
-        len: 0,
-    };
-    write!(exact, "{a:.*e}", nd - 1).expect("an f64 in exponent form fits 40 bytes");
-    let es = &exact.buf[..exact.len];
-    if es != s {
+    // digits: 0.93921661376953125 is "0.9392166137695312" in Python. Such ties are rare and
+    // cheap to detect; only then is the correctly rounded string of the same length made,
+    // and used if it also round-trips.
+    if is_decimal_tie(a, nd) {
+        let mut exact = StackBuf {
+            buf: [0; 40],
+            len: 0,
+        };
+        write!(exact, "{a:.*e}", nd - 1).expect("an f64 in exponent form fits 40 bytes");
+        let es = &exact.buf[..exact.len];
         let round_trips = std::str::from_utf8(es)
             .ok()
             .and_then(|t| t.parse::<f64>().ok())
             == Some(a);
-        let same_exp = es.ends_with(&s[epos..]);
-        if round_trips && same_exp {
+        if es != s && round_trips && es.ends_with(&s[epos..]) {
             nd = 0;
             for &b in es.iter().take_while(|&&b| b != b'e') {
                 if b != b'.' {
@@ -135,6 +135,46 @@ pub fn push_repr_f64(out: &mut String, v: f64) {
     }
 }
 
+/// Whether the exact decimal value of `a` (> 0, finite) has exactly `nd + 1` significant
+/// digits ending in 5, i.e. lies halfway between two `nd`-digit decimals.
+fn is_decimal_tie(a: f64, nd: usize) -> bool {
+    const LIMIT: u128 = 1_000_000_000_000_000_000; // ties need <= 18 digits (nd <= 17)
+    let bits = a.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let frac = bits & ((1u64 << 52) - 1);
+    let (mut m, mut e) = if biased == 0 {
+        (frac, -1074)
+    } else {
+        (frac | (1u64 << 52), biased - 1075)
+    };
+    // a = m * 2^e with m odd; its exact decimal digits are m * 5^-e (e < 0) or m * 2^e.
+    let tz = m.trailing_zeros();
+    m >>= tz;
+    e += tz as i32;
+    let n: u128 = if e >= 0 {
+        if e > 60 {
+            return false;
+        }
+        u128::from(m) << e
+    } else {
+        let k = e.unsigned_abs();
+        if k > 27 {
+            return false; // 5^28 alone has 20 digits
+        }
+        u128::from(m) * 5u128.pow(k)
+    };
+    if n >= LIMIT || n % 10 != 5 {
+        return false;
+    }
+    let mut digits = 0;
+    let mut t = n;
+    while t > 0 {
+        t /= 10;
+        digits += 1;
+    }
+    digits == nd + 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +220,18 @@ mod tests {
         // Halfway between two 16-digit candidates: ties to even like Python.
         assert_eq!(r32(f32::from_bits(0x3f70_7080)), "0.9392166137695312");
         assert_eq!(r32(f32::from_bits(1)), "1.401298464324817e-45");
+    }
+
+    #[test]
+    fn detects_decimal_ties() {
+        assert!(is_decimal_tie(0.939_216_613_769_531_25, 16));
+        assert!(!is_decimal_tie(0.939_216_613_769_531_25, 17));
+        assert!(is_decimal_tie(0.125, 2));
+        assert!(!is_decimal_tie(0.125, 3));
+        assert!(!is_decimal_tie(0.1, 1));
+        assert!(is_decimal_tie(25.0, 1));
+        assert!(!is_decimal_tie(1e300, 1));
+        assert!(!is_decimal_tie(5e-324, 1));
     }
 
     #[test]
