@@ -224,8 +224,9 @@ mod tests {
 
     #[test]
     fn detects_decimal_ties() {
-        assert!(is_decimal_tie(0.939_216_613_769_531_25, 16));
-        assert!(!is_decimal_tie(0.939_216_613_769_531_25, 17));
+        let half = f64::from(f32::from_bits(0x3f70_7080)); // exactly 0.93921661376953125
+        assert!(is_decimal_tie(half, 16));
+        assert!(!is_decimal_tie(half, 17));
         assert!(is_decimal_tie(0.125, 2));
         assert!(!is_decimal_tie(0.125, 3));
         assert!(!is_decimal_tie(0.1, 1));
