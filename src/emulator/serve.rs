@@ -115,12 +115,7 @@ impl ServeArgs {
             anyhow::bail!("no keys: the credentials file lists none");
         }
         let model = match &self.model {
-            Some(p) => {
-                let bytes =
-                    std::fs::read(p).with_context(|| format!("reading model {}", p.display()))?;
-                Model::from_json_slice(&bytes)
-                    .with_context(|| format!("loading model {}", p.display()))?
-            }
+            Some(p) => Model::from_path(p)?,
             None => Model::iris(),
         };
         let classes = match (&self.classes, &self.model) {
