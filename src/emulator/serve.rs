@@ -58,8 +58,8 @@ pub struct ServeArgs {
     /// Serve this XGBoost JSON model (`Booster.save_model("model.json")`) instead of iris.
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
-    /// Names of the classes by index, comma-separated (default: the iris species for the
-    /// built-in model, class numbers for `--model`).
+    /// Names of the classes by index, comma-separated (default: the iris species; a class
+    /// beyond the list is named by its number).
     #[arg(long, value_delimiter = ',')]
     pub classes: Option<Vec<String>>,
     #[arg(long, value_enum, default_value = "non-proxy")]
@@ -118,10 +118,11 @@ impl ServeArgs {
             Some(p) => Model::from_path(p)?,
             None => Model::iris(),
         };
-        let classes = match (&self.classes, &self.model) {
-            (Some(c), _) => c.clone(),
-            (None, None) => IRIS_CLASSES.iter().map(|s| s.to_string()).collect(),
-            (None, Some(_)) => Vec::new(),
+        // The iris names by default even with --model, as deploy/lambda/handler.py's
+        // CLASS_NAMES default does.
+        let classes = match &self.classes {
+            Some(c) => c.clone(),
+            None => IRIS_CLASSES.iter().map(|s| s.to_string()).collect(),
         };
         if !super::sagemaker::valid_endpoint_name(&self.endpoint_name) {
             anyhow::bail!(
