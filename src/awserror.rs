@@ -37,13 +37,10 @@ impl AwsError {
         let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
         let field = |names: &[&str]| -> Option<String> {
             let obj = json.as_ref()?.as_object()?;
-            names
-                .iter()
-                .find_map(|n| obj.get(*n))
-                .map(|v| match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
+            names.iter().find_map(|n| obj.get(*n)).map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
         };
         let message = field(&["message", "Message", "errorMessage"])
             .unwrap_or_else(|| text.trim().to_string());
@@ -228,7 +225,12 @@ fn split_canonical(creq: &str) -> Option<CanonicalParts<'_>> {
 
 /// Name the first line where the server's canonical request (or string-to-sign) differs from
 /// ours; with none, the secret key must be wrong.
-pub fn diff_signature(ours: &Explanation, server_creq: &str, server_sts: &str, access_key: &str) -> String {
+pub fn diff_signature(
+    ours: &Explanation,
+    server_creq: &str,
+    server_sts: &str,
+    access_key: &str,
+) -> String {
     let (Some(s), Some(o)) = (
         split_canonical(server_creq),
         split_canonical(&ours.canonical_request),
@@ -242,11 +244,7 @@ pub fn diff_signature(ours: &Explanation, server_creq: &str, server_sts: &str, a
         return differs("HTTP method (canonical request line 1)", s.method, o.method);
     }
     if s.path != o.path {
-        return differs(
-            "path encoding (canonical request line 2)",
-            s.path,
-            o.path,
-        );
+        return differs("path encoding (canonical request line 2)", s.path, o.path);
     }
     if s.query != o.query {
         return differs("query string (canonical request line 3)", s.query, o.query);
@@ -258,9 +256,7 @@ pub fn diff_signature(ours: &Explanation, server_creq: &str, server_sts: &str, a
                     "header '{name}' differs: AWS signed '{name}:{value}', iris-cli did not sign it"
                 )
             }
-            Some((_, ov)) if ov != value => {
-                return differs(&format!("header '{name}'"), value, ov)
-            }
+            Some((_, ov)) if ov != value => return differs(&format!("header '{name}'"), value, ov),
             _ => {}
         }
     }
@@ -322,7 +318,10 @@ mod tests {
 
     fn headers(error_type: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert("x-amzn-ErrorType", HeaderValue::from_str(error_type).unwrap());
+        h.insert(
+            "x-amzn-ErrorType",
+            HeaderValue::from_str(error_type).unwrap(),
+        );
         h.insert("x-amzn-RequestId", HeaderValue::from_static("req-1"));
         h
     }
@@ -345,7 +344,9 @@ mod tests {
         );
         let err = AwsError::parse(403, &headers("InvalidSignatureException"), body.as_bytes());
         assert_eq!(err.exit(), Exit::Auth);
-        assert!(err.one_line().starts_with("403 InvalidSignatureException: The request signature we calculated"));
+        assert!(err
+            .one_line()
+            .starts_with("403 InvalidSignatureException: The request signature we calculated"));
         let (creq, _) = server_echo(&err.message).unwrap();
         assert!(creq.starts_with("POST\n/species/iris%2520predict\n"));
         let cli = to_cli_error(&err, Some(&explanation(CREQ)), "AKID");
@@ -355,22 +356,44 @@ mod tests {
         let body = body.replace("iris%2520predict", "irispredict");
         let err = AwsError::parse(403, &headers("InvalidSignatureException"), body.as_bytes());
         let cli = to_cli_error(&err, Some(&explanation(CREQ)), "AKID");
-        assert!(cli.hints[0].contains("secret access key is wrong"), "{:?}", cli.hints);
+        assert!(
+            cli.hints[0].contains("secret access key is wrong"),
+            "{:?}",
+            cli.hints
+        );
     }
 
     #[test]
     fn model_error_and_codes() {
         let body = br#"{"ErrorCode":"CLIENT_ERROR_FROM_MODEL","LogStreamArn":"arn","Message":"Received client error (400) from primary with message \"Unable to evaluate payload provided: Feature size of csv inference data 3 is not consistent with feature size of trained model 4.\". See ...","OriginalMessage":"Unable to evaluate payload provided: Feature size of csv inference data 3 is not consistent with feature size of trained model 4.","OriginalStatusCode":400}"#;
-        let err = AwsError::parse(424, &headers("ModelError:http://internal.amazon.com/coral/com.amazon.sagemaker/"), body);
+        let err = AwsError::parse(
+            424,
+            &headers("ModelError:http://internal.amazon.com/coral/com.amazon.sagemaker/"),
+            body,
+        );
         assert_eq!(err.error_type.as_deref(), Some("ModelError"));
         assert_eq!(err.exit(), Exit::Client);
-        assert!(err.one_line().contains("(400): Unable to evaluate payload provided: Feature size of csv inference data 3"), "{}", err.one_line());
-        let throttled = AwsError::parse(429, &HeaderMap::new(), br#"{"message":"Too Many Requests"}"#);
+        assert!(
+            err.one_line().contains(
+                "(400): Unable to evaluate payload provided: Feature size of csv inference data 3"
+            ),
+            "{}",
+            err.one_line()
+        );
+        let throttled = AwsError::parse(
+            429,
+            &HeaderMap::new(),
+            br#"{"message":"Too Many Requests"}"#,
+        );
         assert_eq!(throttled.exit(), Exit::Server);
         assert!(throttled.hints()[0].contains("throttled"));
         let skew = AwsError::parse(403, &headers("InvalidSignatureException"), br#"{"message":"Signature expired: 20170212T175938Z is now earlier than 20170215T145534Z (20170215T150034Z - 5 min.)"}"#);
         assert!(skew.is_clock_skew());
-        let text = AwsError::parse(413, &HeaderMap::new(), b"HTTP content length exceeded 10485760 bytes.");
+        let text = AwsError::parse(
+            413,
+            &HeaderMap::new(),
+            b"HTTP content length exceeded 10485760 bytes.",
+        );
         assert_eq!(text.message, "HTTP content length exceeded 10485760 bytes.");
         assert_eq!(text.exit(), Exit::Client);
     }

@@ -46,7 +46,12 @@ pub struct TargetArgs {
     pub endpoint_name: Option<String>,
 
     /// SageMaker runtime base URL (VPC endpoint, emulator); default https://runtime.sagemaker.{region}.amazonaws.com
-    #[arg(long, env = "IRIS_ENDPOINT_URL", value_name = "URL", requires = "endpoint_name")]
+    #[arg(
+        long,
+        env = "IRIS_ENDPOINT_URL",
+        value_name = "URL",
+        requires = "endpoint_name"
+    )]
     pub endpoint_url: Option<String>,
 
     /// Start the embedded emulator on 127.0.0.1 and target it with its test credentials.
@@ -144,7 +149,11 @@ pub struct PredictArgs {
     pub accept: Option<String>,
 
     /// Class names, comma-separated, in class-index order.
-    #[arg(long, value_delimiter = ',', default_value = "setosa,versicolor,virginica")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "setosa,versicolor,virginica"
+    )]
     pub classes: Vec<String>,
 
     /// Output format.
@@ -185,7 +194,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "us" | "µs" => value / 1e6,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        _ => return Err(format!("invalid duration unit in '{s}' (use us, ms, s, m, h)")),
+        _ => {
+            return Err(format!(
+                "invalid duration unit in '{s}' (use us, ms, s, m, h)"
+            ))
+        }
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("invalid duration '{s}'"));

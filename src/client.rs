@@ -32,8 +32,12 @@ pub fn http_client(s: &HttpSettings) -> anyhow::Result<reqwest::Client> {
     if let Some(path) = &s.ca_bundle {
         let pem = std::fs::read(path)
             .with_context(|| format!("cannot read --ca-bundle {}", path.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .with_context(|| format!("--ca-bundle {}: not a PEM certificate bundle", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
+            format!(
+                "--ca-bundle {}: not a PEM certificate bundle",
+                path.display()
+            )
+        })?;
         if certs.is_empty() {
             anyhow::bail!("--ca-bundle {}: no certificates found", path.display());
         }
@@ -57,7 +61,12 @@ pub struct Signer {
 }
 
 impl Signer {
-    pub fn new(credentials: Credentials, target: Target, initial_offset: Duration, ahead: bool) -> Self {
+    pub fn new(
+        credentials: Credentials,
+        target: Target,
+        initial_offset: Duration,
+        ahead: bool,
+    ) -> Self {
         let ms = i64::try_from(initial_offset.as_millis()).unwrap_or(i64::MAX);
         Signer {
             credentials,
@@ -130,9 +139,8 @@ pub async fn send(
     for (name, value) in &signed.headers {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| CliError::usage(format!("invalid header name '{name}'")))?;
-        let value = HeaderValue::from_str(value).map_err(|_| {
-            CliError::usage(format!("invalid value for header '{name}'"))
-        })?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| CliError::usage(format!("invalid value for header '{name}'")))?;
         headers.append(name, value);
     }
     let started = Instant::now();
@@ -171,14 +179,23 @@ pub fn network_error(err: &reqwest::Error, target: &Target) -> CliError {
     } else if err.is_connect() {
         format!("connection failed: {root}")
     } else {
-        format!("request failed: {}", if root.is_empty() { err.to_string() } else { root })
+        format!(
+            "request failed: {}",
+            if root.is_empty() {
+                err.to_string()
+            } else {
+                root
+            }
+        )
     };
     let host = target.url.host_str().unwrap_or_default();
     let mut e = CliError::new(Exit::Network, format!("{} {what}", target.url));
     if err.is_timeout() {
         e = e.hint("raise --timeout, or check that the endpoint is up (a Lambda cold start can take seconds)");
     } else if err.is_connect() {
-        e = e.hint(format!("check that {host} is reachable (DNS, VPN, proxy settings HTTPS_PROXY/NO_PROXY)"));
+        e = e.hint(format!(
+            "check that {host} is reachable (DNS, VPN, proxy settings HTTPS_PROXY/NO_PROXY)"
+        ));
     }
     e
 }

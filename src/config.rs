@@ -76,8 +76,8 @@ pub fn validate_endpoint_name(name: &str) -> Result<(), CliError> {
 }
 
 fn parse_url(flag: &str, raw: &str) -> Result<Url, CliError> {
-    let url = Url::parse(raw)
-        .map_err(|e| CliError::usage(format!("invalid {flag} '{raw}': {e}")))?;
+    let url =
+        Url::parse(raw).map_err(|e| CliError::usage(format!("invalid {flag} '{raw}': {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(CliError::usage(format!(
             "invalid {flag} '{raw}': expected an http(s) URL with a host"
@@ -107,10 +107,15 @@ pub fn resolve_target(spec: &TargetSpec) -> Result<Target, CliError> {
             let base = match &spec.endpoint_url {
                 Some(raw) => parse_url("--endpoint-url", raw)?,
                 None => {
-                    let region = spec.region.clone().or_else(|| spec.fallback_region.clone()).ok_or_else(|| {
-                        CliError::usage("no region for the SageMaker endpoint")
-                            .hint("pass --region, set AWS_REGION, or set region in your AWS profile")
-                    })?;
+                    let region = spec
+                        .region
+                        .clone()
+                        .or_else(|| spec.fallback_region.clone())
+                        .ok_or_else(|| {
+                            CliError::usage("no region for the SageMaker endpoint").hint(
+                                "pass --region, set AWS_REGION, or set region in your AWS profile",
+                            )
+                        })?;
                     parse_url(
                         "--endpoint-url",
                         &format!("https://runtime.sagemaker.{region}.amazonaws.com"),
@@ -127,10 +132,12 @@ pub fn resolve_target(spec: &TargetSpec) -> Result<Target, CliError> {
                 "give either --url (API Gateway) or --endpoint-name (SageMaker), not both",
             ))
         }
-        (None, None) => {
-            return Err(CliError::usage("no target: give --url, --endpoint-name or --local")
-                .hint("try `iris-cli predict --local --data 5.1,3.5,1.4,0.2` to use the built-in emulator"))
-        }
+        (None, None) => return Err(CliError::usage(
+            "no target: give --url, --endpoint-name or --local",
+        )
+        .hint(
+            "try `iris-cli predict --local --data 5.1,3.5,1.4,0.2` to use the built-in emulator",
+        )),
     };
     let host = url.host_str().unwrap_or_default();
     let inferred = infer_scope(host);
@@ -170,13 +177,34 @@ mod tests {
     #[test]
     fn infers_from_aws_hosts() {
         let cases = [
-            ("abc123.execute-api.us-east-1.amazonaws.com", Some(("execute-api", "us-east-1"))),
-            ("abc123-vpce-0123.execute-api.eu-west-1.amazonaws.com", Some(("execute-api", "eu-west-1"))),
-            ("vpce-0abc-xyz.execute-api.ap-south-1.vpce.amazonaws.com", Some(("execute-api", "ap-south-1"))),
-            ("runtime.sagemaker.us-west-2.amazonaws.com", Some(("sagemaker", "us-west-2"))),
-            ("runtime-fips.sagemaker.us-gov-west-1.amazonaws.com", Some(("sagemaker", "us-gov-west-1"))),
-            ("vpce-0abc-def.runtime.sagemaker.eu-central-1.vpce.amazonaws.com", Some(("sagemaker", "eu-central-1"))),
-            ("abc.execute-api.cn-north-1.amazonaws.com.cn", Some(("execute-api", "cn-north-1"))),
+            (
+                "abc123.execute-api.us-east-1.amazonaws.com",
+                Some(("execute-api", "us-east-1")),
+            ),
+            (
+                "abc123-vpce-0123.execute-api.eu-west-1.amazonaws.com",
+                Some(("execute-api", "eu-west-1")),
+            ),
+            (
+                "vpce-0abc-xyz.execute-api.ap-south-1.vpce.amazonaws.com",
+                Some(("execute-api", "ap-south-1")),
+            ),
+            (
+                "runtime.sagemaker.us-west-2.amazonaws.com",
+                Some(("sagemaker", "us-west-2")),
+            ),
+            (
+                "runtime-fips.sagemaker.us-gov-west-1.amazonaws.com",
+                Some(("sagemaker", "us-gov-west-1")),
+            ),
+            (
+                "vpce-0abc-def.runtime.sagemaker.eu-central-1.vpce.amazonaws.com",
+                Some(("sagemaker", "eu-central-1")),
+            ),
+            (
+                "abc.execute-api.cn-north-1.amazonaws.com.cn",
+                Some(("execute-api", "cn-north-1")),
+            ),
             ("api.example.com", None),
             ("127.0.0.1", None),
             ("sagemaker.us-east-1.amazonaws.com", None),
@@ -184,11 +212,7 @@ mod tests {
         ];
         for (host, want) in cases {
             let got = infer_scope(host);
-            assert_eq!(
-                got.as_ref().map(|(s, r)| (*s, r.as_str())),
-                want,
-                "{host}"
-            );
+            assert_eq!(got.as_ref().map(|(s, r)| (*s, r.as_str())), want, "{host}");
         }
     }
 

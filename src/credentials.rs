@@ -35,7 +35,9 @@ impl std::fmt::Debug for ExplicitKeys {
 pub enum CredentialSource {
     Explicit(ExplicitKeys),
     /// The AWS default chain, optionally with a named profile.
-    Chain { profile: Option<String> },
+    Chain {
+        profile: Option<String>,
+    },
 }
 
 /// Resolved credentials and a human description of where they came from.
@@ -114,7 +116,9 @@ fn no_credentials(
         }
         cause = c.source();
     }
-    let profile_note = profile.map(|p| format!(" (profile '{p}')")).unwrap_or_default();
+    let profile_note = profile
+        .map(|p| format!(" (profile '{p}')"))
+        .unwrap_or_default();
     CliError::new(
         Exit::Auth,
         format!("no AWS credentials found{profile_note}; tried: {CHAIN_SOURCES}"),

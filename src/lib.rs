@@ -52,7 +52,10 @@ fn http_settings(args: &cli::HttpArgs) -> HttpSettings {
 
 async fn run_predict(args: PredictArgs) -> anyhow::Result<Exit> {
     let reads_stdin_body = args.stdin_body.is_some()
-        || args.body_file.as_deref().is_some_and(|p| p.as_os_str() == "-");
+        || args
+            .body_file
+            .as_deref()
+            .is_some_and(|p| p.as_os_str() == "-");
     if let Some(other) = args.stdin_body.as_deref().filter(|s| *s != "-") {
         return Err(CliError::usage(format!(
             "unexpected argument '{other}': use --data, --body, --body-file or '-' for standard input"
@@ -74,9 +77,11 @@ async fn run_predict(args: PredictArgs) -> anyhow::Result<Exit> {
     } else if reads_stdin_body {
         BodySource::Raw(predict::read_body_file(std::path::Path::new("-"))?)
     } else {
-        return Err(CliError::usage("nothing to send: give --data, --body, --body-file FILE or '-'")
-            .hint("for example: iris-cli predict --local --data 5.1,3.5,1.4,0.2")
-            .into());
+        return Err(CliError::usage(
+            "nothing to send: give --data, --body, --body-file FILE or '-'",
+        )
+        .hint("for example: iris-cli predict --local --data 5.1,3.5,1.4,0.2")
+        .into());
     };
     let extra_headers = args
         .http

@@ -50,7 +50,9 @@ pub fn parse_rows(data: &str) -> Result<Vec<String>, CliError> {
         .filter(|r| !r.is_empty())
         .collect();
     if rows.is_empty() {
-        return Err(CliError::usage("--data is empty: give features as CSV, e.g. --data 5.1,3.5,1.4,0.2"));
+        return Err(CliError::usage(
+            "--data is empty: give features as CSV, e.g. --data 5.1,3.5,1.4,0.2",
+        ));
     }
     let mut width = None;
     for (i, row) in rows.iter().enumerate() {
@@ -120,16 +122,20 @@ fn request_headers(opts: &PredictOptions, kind: TargetKind) -> Vec<(String, Stri
 
 /// Parse `-H 'Name: value'`.
 pub fn parse_header(raw: &str) -> Result<(String, String), CliError> {
-    let (name, value) = raw.split_once(':').ok_or_else(|| {
-        CliError::usage(format!("invalid -H '{raw}': expected 'Name: value'"))
-    })?;
+    let (name, value) = raw
+        .split_once(':')
+        .ok_or_else(|| CliError::usage(format!("invalid -H '{raw}': expected 'Name: value'")))?;
     let name = name.trim();
     let value = value.trim();
     if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-        return Err(CliError::usage(format!("invalid -H '{raw}': bad header name '{name}'")));
+        return Err(CliError::usage(format!(
+            "invalid -H '{raw}': bad header name '{name}'"
+        )));
     }
     if reqwest::header::HeaderValue::from_str(value).is_err() {
-        return Err(CliError::usage(format!("invalid -H '{raw}': bad header value")));
+        return Err(CliError::usage(format!(
+            "invalid -H '{raw}': bad header value"
+        )));
     }
     let lower = name.to_ascii_lowercase();
     if matches!(
@@ -191,7 +197,10 @@ fn dry_run(
         shell_quote(&String::from_utf8_lossy(body)),
         shell_quote(signer.target.url.as_str())
     ));
-    writeln!(out, "\n# Equivalent curl command (curl signs with the keys in your environment)")?;
+    writeln!(
+        out,
+        "\n# Equivalent curl command (curl signs with the keys in your environment)"
+    )?;
     writeln!(out, "{curl}")?;
     Ok(())
 }
@@ -270,7 +279,9 @@ pub async fn run(session: &Session, opts: &PredictOptions) -> anyhow::Result<Exi
         let err = AwsError::parse(ex.status, &ex.headers, &ex.body);
         let req = signer.unsigned(&headers, &body);
         let ours = crate::sign::explain(&req, &signed, &target.scope);
-        return Err(awserror::to_cli_error(&err, Some(&ours), signer.credentials.access_key_id()).into());
+        return Err(
+            awserror::to_cli_error(&err, Some(&ours), signer.credentials.access_key_id()).into(),
+        );
     }
     let request_id = awserror::request_id(&ex.headers);
     match response::parse(&ex.body, &opts.classes) {
@@ -356,7 +367,9 @@ fn print_predictions(
                 "{} · {:.1} ms{}",
                 ex.status,
                 latency_ms,
-                request_id.map(|r| format!(" · request id {r}")).unwrap_or_default()
+                request_id
+                    .map(|r| format!(" · request id {r}"))
+                    .unwrap_or_default()
             );
         }
     }

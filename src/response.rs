@@ -19,7 +19,10 @@ pub struct Prediction {
 pub enum Parsed {
     Predictions(Vec<Prediction>),
     /// A non-proxy Lambda error: 200 with `errorMessage` (AWS_WIRE section 3).
-    FunctionError { message: String, error_type: String },
+    FunctionError {
+        message: String,
+        error_type: String,
+    },
     /// Nothing recognisable: print the raw body with a warning.
     Unknown,
 }
@@ -167,9 +170,7 @@ pub fn parse(body: &[u8], classes: &[String]) -> Parsed {
         if let Some(obj) = json.as_object() {
             if let Some(msg) = obj.get("errorMessage") {
                 return Parsed::FunctionError {
-                    message: msg
-                        .as_str()
-                        .map_or_else(|| msg.to_string(), str::to_string),
+                    message: msg.as_str().map_or_else(|| msg.to_string(), str::to_string),
                     error_type: obj
                         .get("errorType")
                         .and_then(Value::as_str)
@@ -252,7 +253,10 @@ mod tests {
         assert_eq!(one("2").species.as_deref(), Some("virginica"));
         assert_eq!(one("2.0").species.as_deref(), Some("virginica"));
         assert_eq!(one(r#"{"label": "virginica"}"#).class_index, Some(2));
-        assert_eq!(one(r#"{"predicted_label": 1.0}"#).species.as_deref(), Some("versicolor"));
+        assert_eq!(
+            one(r#"{"predicted_label": 1.0}"#).species.as_deref(),
+            Some("versicolor")
+        );
         let xgb = one(r#"{"predictions": [{"score": [0.1, 0.8, 0.1]}]}"#);
         assert_eq!(xgb.class_index, Some(1));
         let csv = one("0.9531188011169434,0.024485334753990173,0.022395867854356766\n");

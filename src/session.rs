@@ -30,18 +30,23 @@ fn explicit_keys(auth: &AuthArgs) -> Result<Option<ExplicitKeys>, CliError> {
         (Some(s), _) => s.clone(),
         (None, true) => {
             let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .map_err(|e| CliError::usage(format!("--secret-key-stdin: cannot read standard input: {e}")))?;
+            std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+                CliError::usage(format!(
+                    "--secret-key-stdin: cannot read standard input: {e}"
+                ))
+            })?;
             let line = line.trim_end_matches(['\r', '\n']).to_string();
             if line.is_empty() {
-                return Err(CliError::usage("--secret-key-stdin: standard input was empty"));
+                return Err(CliError::usage(
+                    "--secret-key-stdin: standard input was empty",
+                ));
             }
             line
         }
         (None, false) => {
-            return Err(CliError::usage("--access-key needs --secret-key or --secret-key-stdin"))
+            return Err(CliError::usage(
+                "--access-key needs --secret-key or --secret-key-stdin",
+            ))
         }
     };
     Ok(Some(ExplicitKeys {
@@ -52,7 +57,10 @@ fn explicit_keys(auth: &AuthArgs) -> Result<Option<ExplicitKeys>, CliError> {
 }
 
 fn test_skew() -> (Duration, bool) {
-    match std::env::var(TEST_CLOCK_SKEW_ENV).ok().and_then(|v| v.parse::<i64>().ok()) {
+    match std::env::var(TEST_CLOCK_SKEW_ENV)
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+    {
         Some(s) => (Duration::from_secs(s.unsigned_abs()), s >= 0),
         None => (Duration::ZERO, true),
     }

@@ -422,7 +422,10 @@ mod tests {
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/execute-api/aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature="
         ), "{auth}");
         let dbg = format!("{signed:?}");
-        assert!(!dbg.contains(&signed.signature) && !dbg.contains("TOKEN"), "{dbg}");
+        assert!(
+            !dbg.contains(&signed.signature) && !dbg.contains("TOKEN"),
+            "{dbg}"
+        );
     }
 
     #[test]

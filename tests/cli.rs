@@ -43,7 +43,11 @@ impl Env {
     fn iris(&self) -> Command {
         let mut cmd = Command::cargo_bin("iris-cli").unwrap();
         for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_") || key.starts_with("IRIS_") || key.ends_with("_PROXY") || key.ends_with("_proxy") {
+            if key.starts_with("AWS_")
+                || key.starts_with("IRIS_")
+                || key.ends_with("_PROXY")
+                || key.ends_with("_proxy")
+            {
                 cmd.env_remove(key);
             }
         }
@@ -74,7 +78,12 @@ fn run(cmd: &mut Command) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
-    for secret in [TEST_SECRET_KEY, TEST_TEMP_SECRET_KEY, TEST_SESSION_TOKEN, "wrongSecretwrongSecret"] {
+    for secret in [
+        TEST_SECRET_KEY,
+        TEST_TEMP_SECRET_KEY,
+        TEST_SESSION_TOKEN,
+        "wrongSecretwrongSecret",
+    ] {
         assert!(
             !run.stdout.contains(secret) && !run.stderr.contains(secret),
             "a secret leaked into the output:\n{}\n{}",
@@ -86,11 +95,16 @@ fn run(cmd: &mut Command) -> Run {
 }
 
 fn json(run: &Run) -> Value {
-    serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr))
+    serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr))
 }
 
 fn assert_setosa(run: &Run) {
-    assert_eq!(run.code, 0, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, 0,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
     let v = json(run);
     assert_eq!(v["species"], "setosa");
     assert_eq!(v["class_index"], 0);
@@ -109,7 +123,17 @@ fn assert_all_accepted(emu: &Emulator, n: u64) {
 }
 
 fn flags_args<'a>(emu_url: &'a str) -> Vec<&'a str> {
-    vec!["predict", "--url", emu_url, "--region", "us-east-1", "--data", SETOSA, "-o", "json"]
+    vec![
+        "predict",
+        "--url",
+        emu_url,
+        "--region",
+        "us-east-1",
+        "--data",
+        SETOSA,
+        "-o",
+        "json",
+    ]
 }
 
 #[test]
@@ -121,7 +145,16 @@ fn local_flag_runs_the_whole_path() {
     assert!(r.stdout.contains("0.9531"), "{}", r.stdout);
     assert!(r.stderr.contains("200 ·"), "{}", r.stderr);
 
-    let r = run(env.iris().args(["predict", "--local", "--endpoint-name", "iris-xgb", "--data", "6.6,3.0,4.4,1.4", "-o", "json"]));
+    let r = run(env.iris().args([
+        "predict",
+        "--local",
+        "--endpoint-name",
+        "iris-xgb",
+        "--data",
+        "6.6,3.0,4.4,1.4",
+        "-o",
+        "json",
+    ]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(json(&r)["species"], "versicolor");
 }
@@ -132,7 +165,12 @@ fn credentials_from_flags() {
     let emu = emulator();
     let url = emu.invoke_url();
     let mut args = flags_args(&url);
-    args.extend(["--access-key", TEST_ACCESS_KEY, "--secret-key", TEST_SECRET_KEY]);
+    args.extend([
+        "--access-key",
+        TEST_ACCESS_KEY,
+        "--secret-key",
+        TEST_SECRET_KEY,
+    ]);
     assert_setosa(&run(env.iris().args(&args)));
     assert_all_accepted(&emu, 1);
 }
@@ -144,7 +182,10 @@ fn secret_key_from_stdin() {
     let url = emu.invoke_url();
     let mut args = flags_args(&url);
     args.extend(["--access-key", TEST_ACCESS_KEY, "--secret-key-stdin"]);
-    assert_setosa(&run(env.iris().args(&args).write_stdin(format!("{TEST_SECRET_KEY}\n"))));
+    assert_setosa(&run(env
+        .iris()
+        .args(&args)
+        .write_stdin(format!("{TEST_SECRET_KEY}\n"))));
     assert_all_accepted(&emu, 1);
 }
 
@@ -195,10 +236,19 @@ fn session_token_from_environment_and_its_absence() {
     assert_setosa(&r);
     // The same temporary key without its token is rejected by the emulator.
     let mut args = flags_args(&url);
-    args.extend(["--access-key", TEST_TEMP_ACCESS_KEY, "--secret-key", TEST_TEMP_SECRET_KEY]);
+    args.extend([
+        "--access-key",
+        TEST_TEMP_ACCESS_KEY,
+        "--secret-key",
+        TEST_TEMP_SECRET_KEY,
+    ]);
     let r = run(env.iris().args(&args));
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.starts_with("iris-cli: error: 403 "), "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with("iris-cli: error: 403 "),
+        "{}",
+        r.stderr
+    );
     // And with the token given as a flag it is accepted.
     args.extend(["--session-token", TEST_SESSION_TOKEN]);
     assert_setosa(&run(env.iris().args(&args)));
@@ -210,16 +260,37 @@ fn session_token_from_environment_and_its_absence() {
 fn credentials_from_a_profile_in_shared_files() {
     let env = Env::new();
     let emu = emulator();
-    env.write("aws-config", "[default]\nregion = eu-west-3\n\n[profile iris]\nregion = us-east-1\n");
+    env.write(
+        "aws-config",
+        "[default]\nregion = eu-west-3\n\n[profile iris]\nregion = us-east-1\n",
+    );
     env.write(
         "aws-credentials",
         &format!("[iris]\naws_access_key_id = {TEST_ACCESS_KEY}\naws_secret_access_key = {TEST_SECRET_KEY}\n"),
     );
     let url = emu.invoke_url();
-    assert_setosa(&run(env.iris().args(flags_args(&url)).args(["--profile", "iris"])));
-    assert_setosa(&run(env.iris().args(flags_args(&url)).env("AWS_PROFILE", "iris")));
+    assert_setosa(&run(env
+        .iris()
+        .args(flags_args(&url))
+        .args(["--profile", "iris"])));
+    assert_setosa(&run(env
+        .iris()
+        .args(flags_args(&url))
+        .env("AWS_PROFILE", "iris")));
     // The profile's region is used when the host names none and no --region is given.
-    let r = run(env.iris().args(["predict", "--endpoint-name", "iris-xgb", "--endpoint-url", &emu.endpoint_url(), "--data", SETOSA, "-o", "json", "--profile", "iris"]));
+    let r = run(env.iris().args([
+        "predict",
+        "--endpoint-name",
+        "iris-xgb",
+        "--endpoint-url",
+        &emu.endpoint_url(),
+        "--data",
+        SETOSA,
+        "-o",
+        "json",
+        "--profile",
+        "iris",
+    ]));
     assert_setosa(&r);
     assert_all_accepted(&emu, 3);
 }
@@ -239,11 +310,24 @@ fn credentials_from_credential_process() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    env.write("aws-config", &format!("[profile proc]\ncredential_process = {}\n", script.display()));
+    env.write(
+        "aws-config",
+        &format!(
+            "[profile proc]\ncredential_process = {}\n",
+            script.display()
+        ),
+    );
     let url = emu.invoke_url();
-    let r = run(env.iris().args(flags_args(&url)).args(["--profile", "proc", "-v"]));
+    let r = run(env
+        .iris()
+        .args(flags_args(&url))
+        .args(["--profile", "proc", "-v"]));
     assert_setosa(&r);
-    assert!(r.stderr.contains("x-amz-security-token: <redacted>"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("x-amz-security-token: <redacted>"),
+        "{}",
+        r.stderr
+    );
     assert_all_accepted(&emu, 1);
 }
 
@@ -255,8 +339,20 @@ fn no_credentials_names_every_source() {
     let r = run(env.iris().args(flags_args(&url)));
     assert_eq!(r.code, 3, "{}", r.stderr);
     let first = r.stderr.lines().next().unwrap();
-    assert!(first.starts_with("iris-cli: error: no AWS credentials found; tried:"), "{first}");
-    for source in ["--access-key", "AWS_ACCESS_KEY_ID", "~/.aws/credentials", "credential_process", "SSO", "web identity", "ECS", "instance metadata"] {
+    assert!(
+        first.starts_with("iris-cli: error: no AWS credentials found; tried:"),
+        "{first}"
+    );
+    for source in [
+        "--access-key",
+        "AWS_ACCESS_KEY_ID",
+        "~/.aws/credentials",
+        "credential_process",
+        "SSO",
+        "web identity",
+        "ECS",
+        "instance metadata",
+    ] {
         assert!(first.contains(source), "{source} missing from: {first}");
     }
     assert_eq!(emu.stats().requests, 0);
@@ -268,12 +364,25 @@ fn wrong_secret_is_exit_3_and_names_the_secret() {
     let emu = emulator();
     let url = emu.invoke_url();
     let mut args = flags_args(&url);
-    args.extend(["--access-key", TEST_ACCESS_KEY, "--secret-key", "wrongSecretwrongSecret"]);
+    args.extend([
+        "--access-key",
+        TEST_ACCESS_KEY,
+        "--secret-key",
+        "wrongSecretwrongSecret",
+    ]);
     let r = run(env.iris().args(&args));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.starts_with("iris-cli: error: 403 InvalidSignatureException: The request signature we calculated does not match"), "{}", r.stderr);
-    assert!(r.stderr.contains("match AWS's line for line") && r.stderr.contains("secret access key is wrong"), "{}", r.stderr);
-    assert_eq!(emu.stats().rejected.get("InvalidSignatureException"), Some(&1));
+    assert!(
+        r.stderr.contains("match AWS's line for line")
+            && r.stderr.contains("secret access key is wrong"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        emu.stats().rejected.get("InvalidSignatureException"),
+        Some(&1)
+    );
 }
 
 #[test]
@@ -281,14 +390,37 @@ fn wrong_region_and_service_are_named() {
     let env = Env::new();
     let emu = emulator();
     let url = emu.invoke_url();
-    let base = ["predict", "--url", url.as_str(), "--data", SETOSA, "--access-key", TEST_ACCESS_KEY, "--secret-key", TEST_SECRET_KEY];
+    let base = [
+        "predict",
+        "--url",
+        url.as_str(),
+        "--data",
+        SETOSA,
+        "--access-key",
+        TEST_ACCESS_KEY,
+        "--secret-key",
+        TEST_SECRET_KEY,
+    ];
     let r = run(env.iris().args(base).args(["--region", "eu-west-1"]));
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("Credential should be scoped to a valid region, not 'eu-west-1'"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("Credential should be scoped to a valid region, not 'eu-west-1'"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("--region"), "{}", r.stderr);
-    let r = run(env.iris().args(base).args(["--region", "us-east-1", "--service", "sagemaker"]));
+    let r = run(env
+        .iris()
+        .args(base)
+        .args(["--region", "us-east-1", "--service", "sagemaker"]));
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("Credential should be scoped to correct service: 'execute-api'"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("Credential should be scoped to correct service: 'execute-api'"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -297,11 +429,31 @@ fn clock_skew_is_corrected_and_reported() {
     let emu = emulator();
     let url = emu.invoke_url();
     let mut args = flags_args(&url);
-    args.extend(["--access-key", TEST_ACCESS_KEY, "--secret-key", TEST_SECRET_KEY]);
-    let r = run(env.iris().args(&args).env("IRIS_CLI_TEST_CLOCK_SKEW_SECS", "600"));
+    args.extend([
+        "--access-key",
+        TEST_ACCESS_KEY,
+        "--secret-key",
+        TEST_SECRET_KEY,
+    ]);
+    let r = run(env
+        .iris()
+        .args(&args)
+        .env("IRIS_CLI_TEST_CLOCK_SKEW_SECS", "600"));
     assert_setosa(&r);
-    let warning = r.stderr.lines().find(|l| l.contains("warning: the local clock is")).unwrap_or_else(|| panic!("{}", r.stderr));
-    let secs: i64 = warning.split("clock is ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let warning = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("warning: the local clock is"))
+        .unwrap_or_else(|| panic!("{}", r.stderr));
+    let secs: i64 = warning
+        .split("clock is ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((599..=601).contains(&secs), "{warning}");
     assert!(warning.contains("ahead of"), "{warning}");
     let stats = emu.stats();
@@ -313,20 +465,66 @@ fn dry_run_explains_and_sends_nothing() {
     let env = Env::new();
     let emu = emulator();
     let url = emu.invoke_url();
-    let r = run(env.iris().args(["predict", "--url", &url, "--region", "us-east-1", "--data", SETOSA, "--dry-run", "-H", "X-Trace: abc"]).args(["--access-key", TEST_TEMP_ACCESS_KEY, "--secret-key", TEST_TEMP_SECRET_KEY, "--session-token", TEST_SESSION_TOKEN]));
+    let r = run(env
+        .iris()
+        .args([
+            "predict",
+            "--url",
+            &url,
+            "--region",
+            "us-east-1",
+            "--data",
+            SETOSA,
+            "--dry-run",
+            "-H",
+            "X-Trace: abc",
+        ])
+        .args([
+            "--access-key",
+            TEST_TEMP_ACCESS_KEY,
+            "--secret-key",
+            TEST_TEMP_SECRET_KEY,
+            "--session-token",
+            TEST_SESSION_TOKEN,
+        ]));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("# Canonical request\nPOST\n/species/irispredict\n\ncontent-type:application/json\n"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "# Canonical request\nPOST\n/species/irispredict\n\ncontent-type:application/json\n"
+        ),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("\nx-trace:abc\n"), "{}", r.stdout);
-    assert!(r.stdout.contains("x-amz-security-token:<redacted>"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("x-amz-security-token:<redacted>"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("# Signed headers\ncontent-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token;x-trace\n"), "{}", r.stdout);
     assert!(r.stdout.contains("Signature=<redacted>"), "{}", r.stdout);
-    assert!(r.stdout.contains("curl --aws-sigv4 'aws:amz:us-east-1:execute-api'"), "{}", r.stdout);
-    assert!(!r.stdout.contains("Signature=0") && !has_signature_hex(&r.stdout), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("curl --aws-sigv4 'aws:amz:us-east-1:execute-api'"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("Signature=0") && !has_signature_hex(&r.stdout),
+        "{}",
+        r.stdout
+    );
     assert_eq!(emu.stats().requests, 0);
 }
 
 fn has_signature_hex(text: &str) -> bool {
-    text.split("Signature=").skip(1).any(|rest| rest.chars().take(64).filter(|c| c.is_ascii_hexdigit()).count() == 64)
+    text.split("Signature=").skip(1).any(|rest| {
+        rest.chars()
+            .take(64)
+            .filter(|c| c.is_ascii_hexdigit())
+            .count()
+            == 64
+    })
 }
 
 #[test]
@@ -335,13 +533,28 @@ fn verbose_prints_headers_with_secrets_redacted() {
     let emu = emulator();
     let url = emu.invoke_url();
     let mut args = flags_args(&url);
-    args.extend(["-v", "--access-key", TEST_ACCESS_KEY, "--secret-key", TEST_SECRET_KEY]);
+    args.extend([
+        "-v",
+        "--access-key",
+        TEST_ACCESS_KEY,
+        "--secret-key",
+        TEST_SECRET_KEY,
+    ]);
     let r = run(env.iris().args(&args));
     assert_setosa(&r);
-    assert!(r.stderr.contains("> authorization: AWS4-HMAC-SHA256 Credential=AKIAIRISLOCALTEST001/"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("> authorization: AWS4-HMAC-SHA256 Credential=AKIAIRISLOCALTEST001/"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("Signature=<redacted>"), "{}", r.stderr);
     assert!(!has_signature_hex(&r.stderr), "{}", r.stderr);
-    assert!(r.stderr.to_ascii_lowercase().contains("< server-timing: "), "{}", r.stderr);
+    assert!(
+        r.stderr.to_ascii_lowercase().contains("< server-timing: "),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -349,20 +562,59 @@ fn sagemaker_direct_and_model_errors() {
     let env = Env::new();
     let emu = emulator();
     let ep = emu.endpoint_url();
-    let base = ["predict", "--endpoint-name", "iris-xgb", "--endpoint-url", ep.as_str(), "--region", "us-east-1", "--access-key", TEST_ACCESS_KEY, "--secret-key", TEST_SECRET_KEY];
-    let r = run(env.iris().args(base).args(["--data", "5.1,3.5,1.4,0.2;6.6,3.0,4.4,1.4", "-o", "json"]));
+    let base = [
+        "predict",
+        "--endpoint-name",
+        "iris-xgb",
+        "--endpoint-url",
+        ep.as_str(),
+        "--region",
+        "us-east-1",
+        "--access-key",
+        TEST_ACCESS_KEY,
+        "--secret-key",
+        TEST_SECRET_KEY,
+    ];
+    let r = run(env.iris().args(base).args([
+        "--data",
+        "5.1,3.5,1.4,0.2;6.6,3.0,4.4,1.4",
+        "-o",
+        "json",
+    ]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v = json(&r);
     assert_eq!(v["predictions"][1]["species"], "versicolor");
-    assert_eq!(v["predictions"][1]["probabilities"].to_string(), "[0.02417280524969101,0.9513594508171082,0.024467801675200462]");
+    assert_eq!(
+        v["predictions"][1]["probabilities"].to_string(),
+        "[0.02417280524969101,0.9513594508171082,0.024467801675200462]"
+    );
     // Three features where the model takes four: ModelError 424 wrapping the container's 400.
     let r = run(env.iris().args(base).args(["--data", "1,2,3"]));
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(r.stderr.starts_with("iris-cli: error: 424 ModelError: the model container rejected the request (400): Unable to evaluate payload provided: Feature size of csv inference data 3 is not consistent with feature size of trained model 4."), "{}", r.stderr);
     // An unknown endpoint.
-    let r = run(env.iris().args(["predict", "--endpoint-name", "nope", "--endpoint-url", &ep, "--region", "us-east-1", "--access-key", TEST_ACCESS_KEY, "--secret-key", TEST_SECRET_KEY, "--data", SETOSA]));
+    let r = run(env.iris().args([
+        "predict",
+        "--endpoint-name",
+        "nope",
+        "--endpoint-url",
+        &ep,
+        "--region",
+        "us-east-1",
+        "--access-key",
+        TEST_ACCESS_KEY,
+        "--secret-key",
+        TEST_SECRET_KEY,
+        "--data",
+        SETOSA,
+    ]));
     assert_eq!(r.code, 4, "{}", r.stderr);
-    assert!(r.stderr.contains("400 ValidationError: Endpoint nope of account 123456789012 not found."), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("400 ValidationError: Endpoint nope of account 123456789012 not found."),
+        "{}",
+        r.stderr
+    );
     assert_eq!(emu.stats().panics, 0);
 }
 
@@ -371,21 +623,46 @@ fn lambda_errors_and_missing_routes() {
     let env = Env::new();
     let emu = emulator();
     let url = emu.invoke_url();
-    let creds = ["--region", "us-east-1", "--access-key", TEST_ACCESS_KEY, "--secret-key", TEST_SECRET_KEY];
+    let creds = [
+        "--region",
+        "us-east-1",
+        "--access-key",
+        TEST_ACCESS_KEY,
+        "--secret-key",
+        TEST_SECRET_KEY,
+    ];
     // Non-proxy: the function's error comes back as 200 with errorMessage.
-    let r = run(env.iris().args(["predict", "--url", &url, "--data", "1,2,3"]).args(creds));
+    let r = run(env
+        .iris()
+        .args(["predict", "--url", &url, "--data", "1,2,3"])
+        .args(creds));
     assert_eq!(r.code, 5, "{}", r.stderr);
-    assert!(r.stderr.starts_with("iris-cli: error: the Lambda function failed: "), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("iris-cli: error: the Lambda function failed: "),
+        "{}",
+        r.stderr
+    );
     // A raw body without "data".
-    let r = run(env.iris().args(["predict", "--url", &url, "--body", r#"{"rows":"1,2"}"#]).args(creds));
+    let r = run(env
+        .iris()
+        .args(["predict", "--url", &url, "--body", r#"{"rows":"1,2"}"#])
+        .args(creds));
     assert_eq!(r.code, 5, "{}", r.stderr);
     assert!(r.stderr.contains("KeyError"), "{}", r.stderr);
     // A stage that does not exist: API Gateway's Missing Authentication Token, with the hint.
     let bad = url.replace("/species/", "/prod/");
-    let r = run(env.iris().args(["predict", "--url", &bad, "--data", SETOSA]).args(creds));
+    let r = run(env
+        .iris()
+        .args(["predict", "--url", &bad, "--data", SETOSA])
+        .args(creds));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.starts_with("iris-cli: error: 403 MissingAuthenticationTokenException: Missing Authentication Token"), "{}", r.stderr);
-    assert!(r.stderr.contains("path or method that does not exist"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("path or method that does not exist"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -401,10 +678,26 @@ fn iam_deny_is_exit_3() {
     }]);
     let emu = Emulator::start_in_thread(cfg).unwrap();
     let url = emu.invoke_url();
-    let r = run(env.iris().args(["predict", "--url", &url, "--region", "us-east-1", "--data", SETOSA, "--access-key", "AKIANOINVOKE00000001", "--secret-key", "noInvokeSecret"]));
+    let r = run(env.iris().args([
+        "predict",
+        "--url",
+        &url,
+        "--region",
+        "us-east-1",
+        "--data",
+        SETOSA,
+        "--access-key",
+        "AKIANOINVOKE00000001",
+        "--secret-key",
+        "noInvokeSecret",
+    ]));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("403 AccessDeniedException: User: arn:aws:iam::123456789012:user/reader is not authorized to perform: execute-api:Invoke"), "{}", r.stderr);
-    assert!(r.stderr.contains("grant execute-api:Invoke"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("grant execute-api:Invoke"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -413,44 +706,136 @@ fn bodies_from_file_and_stdin() {
     let emu = emulator();
     let url = emu.invoke_url();
     let file = env.write("body.json", &format!("{{\"data\":\"{SETOSA}\"}}"));
-    let creds = ["--region", "us-east-1", "--access-key", TEST_ACCESS_KEY, "--secret-key", TEST_SECRET_KEY, "-o", "json"];
-    assert_setosa(&run(env.iris().args(["predict", "--url", &url, "--body-file"]).arg(&file).args(creds)));
-    assert_setosa(&run(env.iris().args(["predict", "--url", &url, "-"]).args(creds).write_stdin(format!("{{\"data\":\"{SETOSA}\"}}"))));
-    assert_setosa(&run(env.iris().args(["predict", "--url", &url, "--body", &format!("{{\"data\":\"{SETOSA}\"}}")]).args(creds)));
+    let creds = [
+        "--region",
+        "us-east-1",
+        "--access-key",
+        TEST_ACCESS_KEY,
+        "--secret-key",
+        TEST_SECRET_KEY,
+        "-o",
+        "json",
+    ];
+    assert_setosa(&run(env
+        .iris()
+        .args(["predict", "--url", &url, "--body-file"])
+        .arg(&file)
+        .args(creds)));
+    assert_setosa(&run(env
+        .iris()
+        .args(["predict", "--url", &url, "-"])
+        .args(creds)
+        .write_stdin(format!("{{\"data\":\"{SETOSA}\"}}"))));
+    assert_setosa(&run(env
+        .iris()
+        .args([
+            "predict",
+            "--url",
+            &url,
+            "--body",
+            &format!("{{\"data\":\"{SETOSA}\"}}"),
+        ])
+        .args(creds)));
     assert_all_accepted(&emu, 3);
-    let r = run(env.iris().args(["predict", "--url", &url, "--body-file"]).arg(env.path("missing.json")).args(creds));
+    let r = run(env
+        .iris()
+        .args(["predict", "--url", &url, "--body-file"])
+        .arg(env.path("missing.json"))
+        .args(creds));
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("cannot read --body-file") && r.stderr.contains("missing.json"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot read --body-file") && r.stderr.contains("missing.json"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn bad_input_is_a_clear_usage_error() {
     let env = Env::new();
     let cases: &[(&[&str], &str)] = &[
-        (&["predict", "--local", "--data", "5.1,abc,1.4,0.2"], "--data row 1, column 2: 'abc' is not a number"),
-        (&["predict", "--local", "--data", "1,2,3,4;1,2"], "--data row 2 has 2 columns but row 1 has 4"),
-        (&["predict", "--url", "https://api.example.com/prod/irispredict", "--data", SETOSA], "cannot infer the signing region from host 'api.example.com'"),
-        (&["predict", "--url", "not a url", "--data", SETOSA, "--region", "us-east-1"], "invalid --url 'not a url'"),
+        (
+            &["predict", "--local", "--data", "5.1,abc,1.4,0.2"],
+            "--data row 1, column 2: 'abc' is not a number",
+        ),
+        (
+            &["predict", "--local", "--data", "1,2,3,4;1,2"],
+            "--data row 2 has 2 columns but row 1 has 4",
+        ),
+        (
+            &[
+                "predict",
+                "--url",
+                "https://api.example.com/prod/irispredict",
+                "--data",
+                SETOSA,
+            ],
+            "cannot infer the signing region from host 'api.example.com'",
+        ),
+        (
+            &[
+                "predict",
+                "--url",
+                "not a url",
+                "--data",
+                SETOSA,
+                "--region",
+                "us-east-1",
+            ],
+            "invalid --url 'not a url'",
+        ),
         (&["predict", "--local"], "nothing to send"),
-        (&["predict", "--local", "--data", SETOSA, "-H", "NoColon"], "expected 'Name: value'"),
-        (&["predict", "--endpoint-name", "bad_name", "--region", "us-east-1", "--data", SETOSA], "invalid --endpoint-name 'bad_name'"),
+        (
+            &["predict", "--local", "--data", SETOSA, "-H", "NoColon"],
+            "expected 'Name: value'",
+        ),
+        (
+            &[
+                "predict",
+                "--endpoint-name",
+                "bad_name",
+                "--region",
+                "us-east-1",
+                "--data",
+                SETOSA,
+            ],
+            "invalid --endpoint-name 'bad_name'",
+        ),
     ];
     for (args, want) in cases {
         let r = run(env.iris().args(*args));
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
         let first = r.stderr.lines().next().unwrap_or_default();
-        assert!(first.starts_with("iris-cli: error: ") && first.contains(want), "{args:?}: {}", r.stderr);
+        assert!(
+            first.starts_with("iris-cli: error: ") && first.contains(want),
+            "{args:?}: {}",
+            r.stderr
+        );
     }
 }
 
 #[test]
 fn connection_refused_is_exit_6() {
     let env = Env::new();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("http://127.0.0.1:{port}/species/irispredict");
-    let r = run(env.iris().args(flags_args(&url)).args(["--access-key", TEST_ACCESS_KEY, "--secret-key", TEST_SECRET_KEY]));
+    let r = run(env.iris().args(flags_args(&url)).args([
+        "--access-key",
+        TEST_ACCESS_KEY,
+        "--secret-key",
+        TEST_SECRET_KEY,
+    ]));
     assert_eq!(r.code, 6, "{}", r.stderr);
-    assert!(r.stderr.starts_with(&format!("iris-cli: error: {url} connection failed")), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with(&format!("iris-cli: error: {url} connection failed")),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -461,5 +846,9 @@ fn completions_and_man() {
     assert!(r.stdout.contains("iris-cli") && r.stdout.contains("--endpoint-name"));
     let r = run(env.iris().arg("man"));
     assert_eq!(r.code, 0);
-    assert!(r.stdout.starts_with(".ie") || r.stdout.contains(".TH iris-cli"), "{}", &r.stdout[..200.min(r.stdout.len())]);
+    assert!(
+        r.stdout.starts_with(".ie") || r.stdout.contains(".TH iris-cli"),
+        "{}",
+        &r.stdout[..200.min(r.stdout.len())]
+    );
 }

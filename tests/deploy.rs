@@ -8,7 +8,14 @@ use std::process::Command;
 fn deploy_python_suite() {
     let root = env!("CARGO_MANIFEST_DIR");
     let out = Command::new("python3")
-        .args(["-m", "pytest", "deploy/tests", "-q", "-p", "no:cacheprovider"])
+        .args([
+            "-m",
+            "pytest",
+            "deploy/tests",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ])
         .current_dir(root)
         .env("IRIS_CLI_BIN", env!("CARGO_BIN_EXE_iris-cli"))
         .output()
