@@ -34,9 +34,12 @@ impl std::fmt::Debug for ExplicitKeys {
 #[derive(Debug, Clone)]
 pub enum CredentialSource {
     Explicit(ExplicitKeys),
-    /// The AWS default chain, optionally with a named profile.
+    /// The AWS default chain, optionally with a named profile. `region` is where STS and SSO
+    /// are called for assume-role, web identity and SSO profiles when neither the environment
+    /// nor the profile names one.
     Chain {
         profile: Option<String>,
+        region: String,
     },
 }
 
@@ -66,8 +69,16 @@ pub async fn resolve(source: &CredentialSource) -> Result<Resolved, CliError> {
             ),
             origin: "command-line flags".to_string(),
         }),
-        CredentialSource::Chain { profile } => {
-            let mut builder = DefaultCredentialsChain::builder();
+        CredentialSource::Chain { profile, region } => {
+            // Giving the region up front matters: left to itself the chain looks it up through
+            // its own region chain, which ends at the instance-metadata service and makes every
+            // run off EC2 wait on it, even with credentials in the environment.
+            let region = match region_from_env_or_profile(profile.as_deref()).await {
+                Some(r) => r,
+                None => region.clone(),
+            };
+            let mut builder =
+                DefaultCredentialsChain::builder().region(aws_config::Region::new(region));
             if let Some(p) = profile {
                 builder = builder.profile_name(p);
             }

@@ -101,6 +101,7 @@ impl Session {
             }),
             None => CredentialSource::Chain {
                 profile: auth.profile.clone(),
+                region: target.scope.region.clone(),
             },
         };
         let resolved = credentials::resolve(&source).await?;

@@ -122,7 +122,7 @@ fn assert_all_accepted(emu: &Emulator, n: u64) {
     assert_eq!(stats.panics, 0);
 }
 
-fn flags_args<'a>(emu_url: &'a str) -> Vec<&'a str> {
+fn flags_args(emu_url: &str) -> Vec<&str> {
     vec![
         "predict",
         "--url",
@@ -668,14 +668,16 @@ fn lambda_errors_and_missing_routes() {
 #[test]
 fn iam_deny_is_exit_3() {
     let env = Env::new();
-    let mut cfg = EmulatorConfig::default();
-    cfg.keys = KeyStore::from_principals(vec![Principal {
-        access_key: "AKIANOINVOKE00000001".into(),
-        secret_key: "noInvokeSecret".into(),
-        session_token: None,
-        arn: "arn:aws:iam::123456789012:user/reader".into(),
-        actions: vec![Action::SageMakerInvokeEndpoint],
-    }]);
+    let cfg = EmulatorConfig {
+        keys: KeyStore::from_principals(vec![Principal {
+            access_key: "AKIANOINVOKE00000001".into(),
+            secret_key: "noInvokeSecret".into(),
+            session_token: None,
+            arn: "arn:aws:iam::123456789012:user/reader".into(),
+            actions: vec![Action::SageMakerInvokeEndpoint],
+        }]),
+        ..EmulatorConfig::default()
+    };
     let emu = Emulator::start_in_thread(cfg).unwrap();
     let url = emu.invoke_url();
     let r = run(env.iris().args([

@@ -20,8 +20,6 @@ struct Case {
     service: &'static str,
 }
 
-const API: &str = "https://abc123.execute-api.us-east-1.amazonaws.com";
-
 fn cases() -> Vec<Case> {
     let json = &[("content-type", "application/json")][..];
     let base = |name, url| Case {
