@@ -25,6 +25,10 @@ pub enum Command {
     Predict(PredictArgs),
     /// Run the local API Gateway -> Lambda -> SageMaker emulator until Ctrl-C.
     Serve(crate::emulator::serve::ServeArgs),
+    /// Load test: fixed arrival rate, latency from due time, per-hop percentiles.
+    Bench(Box<crate::bench::BenchArgs>),
+    /// Work with saved bench results (merge interval logs from several machines).
+    Report(crate::bench::ReportArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]

@@ -2,6 +2,7 @@
 //! served as API Gateway (IAM auth) -> Lambda -> SageMaker real-time endpoints.
 
 pub mod awserror;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -29,6 +30,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             emulator::serve::serve(args).await?;
             Ok(Exit::Ok)
         }
+        Command::Bench(args) => bench::run_bench(*args).await,
+        Command::Report(args) => bench::run_report(args).await,
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "iris-cli", &mut std::io::stdout());

@@ -1,0 +1,600 @@
+//! `--hdr-log FILE`: the standard HdrHistogram interval log (what HdrHistogram's
+//! `HistogramLogProcessor` reads), one line per series per second, values in microseconds,
+//! V2 compressed encoding. Tags: `response`, `service`, `lag`, `errors` (response times of the
+//! failed requests: its count is the error count), `hop.<name>`, and with two targets
+//! `target.<name>.response|service|hop.<name>`. A last comment line
+//! `#iris-cli-summary {json}` carries the counts a histogram cannot (status codes, error
+//! kinds); other readers skip it as a comment.
+//!
+//! `report merge` adds the histograms of each tag across files; percentiles are computed from
+//! the sums, never averaged.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use hdrhistogram::serialization::interval_log::{
+    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag,
+};
+use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
+use serde::{Deserialize, Serialize};
+
+use super::recorder::{add, ErrorKind, Hist, Measurements, Series};
+use super::report::{RunMeta, RunResult};
+
+const SUMMARY_PREFIX: &str = "#iris-cli-summary ";
+
+/// Counts that are not histograms, written once at the end.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Summary {
+    meta: RunMeta,
+    targets: Vec<TargetCounts>,
+    status_codes: BTreeMap<u16, u64>,
+    errors: BTreeMap<String, u64>,
+    sent: u64,
+    completed: u64,
+    ok: u64,
+    late: u64,
+    unfinished: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TargetCounts {
+    name: String,
+    sent: u64,
+    ok: u64,
+    errors: u64,
+}
+
+fn epoch_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+/// A tag may not hold ',', ' ', or line breaks; hop names come from servers, so anything odd
+/// is left out of the log rather than corrupting it.
+fn safe_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Writes the log as the run goes (one flush per second), so an interrupted run leaves a
+/// valid log of what it measured.
+pub struct HdrLogWriter {
+    out: std::io::BufWriter<std::fs::File>,
+    ser: V2DeflateSerializer,
+    path: PathBuf,
+}
+
+impl HdrLogWriter {
+    pub fn create(path: &Path, started: SystemTime) -> anyhow::Result<HdrLogWriter> {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create --hdr-log {}", path.display()))?;
+        let mut w = HdrLogWriter {
+            out: std::io::BufWriter::new(file),
+            ser: V2DeflateSerializer::new(),
+            path: path.to_path_buf(),
+        };
+        IntervalLogWriterBuilder::new()
+            .add_comment(concat!(
+                "iris-cli ",
+                env!("CARGO_PKG_VERSION"),
+                " bench interval log: values in microseconds (HistogramLogProcessor: -outputValueUnitRatio 1000 -tag response)"
+            ))
+            .add_comment("tags: response service lag errors hop.<name> target.<name>.<series>")
+            .with_start_time(started)
+            .with_base_time(started)
+            .begin_log_with(&mut w.out, &mut w.ser)
+            .map_err(|e| anyhow::anyhow!("cannot write --hdr-log {}: {e}", path.display()))?;
+        Ok(w)
+    }
+
+    fn io_error(&self, e: impl std::fmt::Display) -> anyhow::Error {
+        anyhow::anyhow!("cannot write --hdr-log {}: {e}", self.path.display())
+    }
+
+    fn write_one(
+        &mut self,
+        h: &Hist,
+        tag: &str,
+        start: Duration,
+        dur: Duration,
+    ) -> anyhow::Result<()> {
+        let Some(tag) = Tag::new(tag) else {
+            return Ok(());
+        };
+        // No headers are configured here, so this builder writes nothing itself.
+        let mut writer = IntervalLogWriterBuilder::new()
+            .begin_log_with(&mut self.out, &mut self.ser)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        writer
+            .write_histogram(h, start, dur, Some(tag))
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .map_err(|e| self.io_error(e))
+    }
+
+    /// One interval: `start` is the offset from the run's start.
+    pub fn write_interval(
+        &mut self,
+        m: &Measurements,
+        start: Duration,
+        dur: Duration,
+    ) -> anyhow::Result<()> {
+        self.write_one(&m.response, "response", start, dur)?;
+        self.write_one(&m.service, "service", start, dur)?;
+        self.write_one(&m.lag, "lag", start, dur)?;
+        self.write_one(&m.failed, "errors", start, dur)?;
+        for (name, h) in &m.hops.0 {
+            if !h.is_empty() && safe_name(name) {
+                self.write_one(h, &format!("hop.{name}"), start, dur)?;
+            }
+        }
+        if m.targets.len() > 1 {
+            for t in &m.targets {
+                self.write_one(
+                    &t.response,
+                    &format!("target.{}.response", t.name),
+                    start,
+                    dur,
+                )?;
+                self.write_one(
+                    &t.service,
+                    &format!("target.{}.service", t.name),
+                    start,
+                    dur,
+                )?;
+                for (name, h) in &t.hops.0 {
+                    if !h.is_empty() && safe_name(name) {
+                        self.write_one(h, &format!("target.{}.hop.{name}", t.name), start, dur)?;
+                    }
+                }
+            }
+        }
+        self.out.flush().map_err(|e| self.io_error(e))
+    }
+
+    /// The summary comment; closes the log.
+    pub fn finish(mut self, meta: &RunMeta, totals: &Measurements) -> anyhow::Result<()> {
+        let summary = Summary {
+            meta: meta.clone(),
+            targets: totals
+                .targets
+                .iter()
+                .map(|t| TargetCounts {
+                    name: t.name.clone(),
+                    sent: t.sent,
+                    ok: t.ok,
+                    errors: t.errors,
+                })
+                .collect(),
+            status_codes: totals.status.clone(),
+            errors: ErrorKind::ALL
+                .iter()
+                .map(|k| (k.name().to_string(), totals.error_count(*k)))
+                .collect(),
+            sent: totals.sent,
+            completed: totals.completed,
+            ok: totals.ok,
+            late: totals.late,
+            unfinished: totals.unfinished,
+        };
+        let line = serde_json::to_string(&summary)?;
+        writeln!(self.out, "{SUMMARY_PREFIX}{line}").map_err(|e| self.io_error(e))?;
+        self.out.flush().map_err(|e| self.io_error(e))
+    }
+}
+
+/// One interval, still encoded: a long log's decoded histograms would not fit in memory, so
+/// each is decoded when it is added.
+struct Interval {
+    tag: String,
+    /// Seconds since the epoch.
+    start_epoch: f64,
+    encoded: String,
+}
+
+impl Interval {
+    fn hist(&self) -> Hist {
+        // Checked by `read_log`.
+        decode(&self.encoded).unwrap_or_else(|_| super::recorder::new_hist())
+    }
+}
+
+struct LogFile {
+    intervals: Vec<Interval>,
+    summary: Option<Summary>,
+}
+
+fn decode(encoded: &str) -> Result<Hist, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|e| format!("bad base64: {e}"))?;
+    Deserializer::new()
+        .deserialize::<u64, _>(&mut &bytes[..])
+        .map_err(|e| format!("bad histogram encoding: {e:?}"))
+}
+
+fn read_log(path: &Path) -> anyhow::Result<LogFile> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut base = 0.0;
+    let mut start: Option<f64> = None;
+    let mut intervals = Vec::new();
+    let mut summary = None;
+    for (n, line) in text.split_inclusive(|b| *b == b'\n').enumerate() {
+        let lineno = n + 1;
+        let where_ = || format!("{}:{lineno}", path.display());
+        if let Some(json) = line.strip_prefix(SUMMARY_PREFIX.as_bytes()) {
+            summary = Some(
+                serde_json::from_slice(json)
+                    .with_context(|| format!("{}: bad iris-cli summary line", where_()))?,
+            );
+            continue;
+        }
+        let mut owned;
+        let line = if line.ends_with(b"\n") {
+            line
+        } else {
+            owned = line.to_vec();
+            owned.push(b'\n');
+            &owned[..]
+        };
+        for entry in IntervalLogIterator::new(line) {
+            match entry {
+                Ok(LogEntry::BaseTime(d)) => base = d.as_secs_f64(),
+                Ok(LogEntry::StartTime(d)) => start = Some(d.as_secs_f64()),
+                Ok(LogEntry::Interval(h)) => {
+                    decode(h.encoded_histogram())
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", where_()))?;
+                    let tag = h.tag().map(|t| t.as_str().to_string()).unwrap_or_default();
+                    // Without BaseTime, timestamps are absolute (Java's convention).
+                    let offset = h.start_timestamp().as_secs_f64();
+                    intervals.push(Interval {
+                        tag,
+                        start_epoch: base + offset,
+                        encoded: h.encoded_histogram().to_string(),
+                    });
+                }
+                Err(_) => anyhow::bail!("{}: not an HdrHistogram interval log line", where_()),
+            }
+        }
+    }
+    let _ = start;
+    if intervals.is_empty() && summary.is_none() {
+        anyhow::bail!("{}: no histograms in this file", path.display());
+    }
+    Ok(LogFile { intervals, summary })
+}
+
+/// Read and combine interval logs from one or more runs.
+pub fn merge(paths: &[PathBuf]) -> anyhow::Result<RunResult> {
+    let files: Vec<LogFile> = paths
+        .iter()
+        .map(|p| read_log(p))
+        .collect::<anyhow::Result<_>>()?;
+    // Target names, in the order the first file that has them lists them.
+    let mut names: Vec<String> = Vec::new();
+    for f in &files {
+        if let Some(s) = &f.summary {
+            for t in &s.targets {
+                if !names.contains(&t.name) {
+                    names.push(t.name.clone());
+                }
+            }
+        }
+        for i in &f.intervals {
+            if let Some(rest) = i.tag.strip_prefix("target.") {
+                if let Some((name, _)) = rest.split_once('.') {
+                    if !names.iter().any(|n| n == name) {
+                        names.push(name.to_string());
+                    }
+                }
+            }
+        }
+    }
+    if names.is_empty() {
+        names.push("target".into());
+    }
+    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut totals = Measurements::new(&name_refs);
+    let origin = files
+        .iter()
+        .flat_map(|f| f.intervals.iter().map(|i| i.start_epoch))
+        .chain(
+            files
+                .iter()
+                .filter_map(|f| f.summary.as_ref().map(|s| s.meta.started_epoch)),
+        )
+        .fold(f64::INFINITY, f64::min);
+    // Per-second series: each second's histograms from every file added, then summarised
+    // and dropped, one second at a time.
+    let mut per_second: Vec<(u64, bool, &Interval)> = Vec::new();
+    for f in &files {
+        for i in &f.intervals {
+            let hist = i.hist();
+            let target = |tag: &str| -> Option<(usize, String)> {
+                let rest = tag.strip_prefix("target.")?;
+                let (name, series) = rest.split_once('.')?;
+                Some((names.iter().position(|n| n == name)?, series.to_string()))
+            };
+            let sec = (i.start_epoch - origin).max(0.0).round() as u64;
+            match i.tag.as_str() {
+                "response" => {
+                    add(&mut totals.response, &hist);
+                    per_second.push((sec, false, i));
+                }
+                "service" => add(&mut totals.service, &hist),
+                "lag" => add(&mut totals.lag, &hist),
+                "errors" => {
+                    add(&mut totals.failed, &hist);
+                    per_second.push((sec, true, i));
+                }
+                tag => {
+                    if let Some(hop) = tag.strip_prefix("hop.") {
+                        add(totals.hops.get_or_insert(hop), &hist);
+                    } else if let Some((t, series)) = target(tag) {
+                        let ts = &mut totals.targets[t];
+                        match series.as_str() {
+                            "response" => add(&mut ts.response, &hist),
+                            "service" => add(&mut ts.service, &hist),
+                            s => {
+                                if let Some(hop) = s.strip_prefix("hop.") {
+                                    add(ts.hops.get_or_insert(hop), &hist);
+                                }
+                            }
+                        }
+                    }
+                    // Unknown tags (another tool's log) are ignored.
+                }
+            }
+        }
+    }
+    per_second.sort_by_key(|(sec, _, _)| *sec);
+    let mut series = Series::default();
+    for group in per_second.chunk_by(|a, b| a.0 == b.0) {
+        let (mut resp, mut failed) = pair();
+        for (_, is_err, i) in group {
+            add(if *is_err { &mut failed } else { &mut resp }, &i.hist());
+        }
+        series.push(Series::summarize(group[0].0, &resp, &failed));
+    }
+    // With one target, its histograms are the totals.
+    if totals.targets.len() == 1 {
+        let t = &mut totals.targets[0];
+        t.response = totals.response.clone();
+        t.service = totals.service.clone();
+        t.hops = totals.hops.clone();
+    }
+    // Counts from the summaries; a log without one (a killed run) gives what its
+    // histograms can tell.
+    let mut metas = Vec::new();
+    for (f, path) in files.iter().zip(paths) {
+        match &f.summary {
+            Some(s) => {
+                totals.sent += s.sent;
+                totals.completed += s.completed;
+                totals.ok += s.ok;
+                totals.late += s.late;
+                totals.unfinished += s.unfinished;
+                for (k, v) in &s.status_codes {
+                    *totals.status.entry(*k).or_insert(0) += v;
+                }
+                for (k, v) in &s.errors {
+                    if let Some(kind) = ErrorKind::from_name(k) {
+                        let now = totals.error_count(kind);
+                        totals.set_error_count(kind, now + v);
+                    }
+                }
+                for tc in &s.targets {
+                    if let Some(t) = totals.targets.iter_mut().find(|t| t.name == tc.name) {
+                        t.sent += tc.sent;
+                        t.ok += tc.ok;
+                        t.errors += tc.errors;
+                    }
+                }
+                metas.push(s.meta.clone());
+            }
+            None => {
+                eprintln!(
+                    "iris-cli: warning: {} has no summary line (the run did not finish): its histograms are merged, its status and error counts are unknown",
+                    path.display()
+                );
+                let count = |tag: &str| -> u64 {
+                    f.intervals
+                        .iter()
+                        .filter(|i| i.tag == tag)
+                        .map(|i| i.hist().len())
+                        .sum()
+                };
+                let (lag, resp, failed) = (count("lag"), count("response"), count("errors"));
+                totals.sent += lag;
+                totals.completed += resp;
+                totals.ok += resp.saturating_sub(failed);
+            }
+        }
+    }
+    let meta = merge_meta(&metas, origin);
+    Ok(RunResult {
+        meta,
+        totals,
+        series,
+    })
+}
+
+fn pair() -> (Hist, Hist) {
+    (super::recorder::new_hist(), super::recorder::new_hist())
+}
+
+/// Combine run facts: rates are time-weighted over the merged window, so N concurrent runs at
+/// R/N each merge to R, and back-to-back runs merge to their average.
+fn merge_meta(metas: &[RunMeta], origin: f64) -> RunMeta {
+    let first = metas
+        .iter()
+        .filter_map(|m| m.first_send_epoch)
+        .fold(f64::INFINITY, f64::min);
+    let last = metas
+        .iter()
+        .filter_map(|m| m.last_send_epoch)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let window = last - first;
+    let target_rps = if metas.iter().any(|m| m.target_rps.is_some()) {
+        Some(
+            metas
+                .iter()
+                .map(|m| {
+                    let t = m.target_rps.unwrap_or(0.0);
+                    match (m.first_send_epoch, m.last_send_epoch) {
+                        (Some(a), Some(b)) if window > 0.0 => t * (b - a) / window,
+                        _ => t,
+                    }
+                })
+                .sum(),
+        )
+    } else {
+        None
+    };
+    let mode = match metas.first() {
+        Some(m) if metas.iter().all(|x| x.mode == m.mode) => m.mode.clone(),
+        Some(_) => "mixed".into(),
+        None => "unknown".into(),
+    };
+    RunMeta {
+        mode,
+        target_rps,
+        started_epoch: if origin.is_finite() { origin } else { 0.0 },
+        first_send_epoch: first.is_finite().then_some(first),
+        last_send_epoch: last.is_finite().then_some(last),
+        warmup_requests: metas.iter().map(|m| m.warmup_requests).sum(),
+        interrupted: metas.iter().any(|m| m.interrupted),
+        concurrency: metas.iter().map(|m| m.concurrency).sum(),
+    }
+}
+
+pub fn started_epoch(t: SystemTime) -> f64 {
+    epoch_secs(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::recorder::Sample;
+
+    fn sample(v: u64, target: usize) -> Sample<'static> {
+        Sample {
+            target,
+            response_us: v,
+            service_us: v / 2,
+            lag_us: v / 10,
+            status: Some(if v.is_multiple_of(7) { 429 } else { 200 }),
+            error: v.is_multiple_of(7).then_some(ErrorKind::Throttled),
+            server_timing: Some("apigw;dur=1.5, lambda;dur=1"),
+        }
+    }
+
+    fn meta(started: f64, rps: f64) -> RunMeta {
+        RunMeta {
+            mode: "open".into(),
+            target_rps: Some(rps),
+            started_epoch: started,
+            first_send_epoch: Some(started),
+            last_send_epoch: Some(started + 2.0),
+            warmup_requests: 0,
+            interrupted: false,
+            concurrency: 8,
+        }
+    }
+
+    /// Write a two-interval log of `values`, return the totals recorded.
+    fn write_log(path: &Path, started: f64, values: &[u64]) -> Measurements {
+        let t0 = UNIX_EPOCH + Duration::from_secs_f64(started);
+        let mut w = HdrLogWriter::create(path, t0).unwrap();
+        let mut totals = Measurements::new(&["apigw", "sagemaker"]);
+        let mut interval = Measurements::new(&["apigw", "sagemaker"]);
+        for (sec, chunk) in values.chunks(values.len() / 2 + 1).enumerate() {
+            for &v in chunk {
+                interval.record(&sample(v, (v % 2) as usize));
+            }
+            w.write_interval(
+                &interval,
+                Duration::from_secs(sec as u64),
+                Duration::from_secs(1),
+            )
+            .unwrap();
+            totals.add(&interval);
+            interval.reset();
+        }
+        w.finish(&meta(started, 50.0), &totals).unwrap();
+        totals
+    }
+
+    #[test]
+    fn merged_logs_equal_one_histogram_of_both_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let a: Vec<u64> = (1..=3000).map(|i| i * 37 % 250_000 + 100).collect();
+        let b: Vec<u64> = (1..=2000).map(|i| i * 911 % 2_000_000 + 5).collect();
+        let ta = write_log(&dir.path().join("a.hlog"), 1_700_000_000.0, &a);
+        let tb = write_log(&dir.path().join("b.hlog"), 1_700_000_000.5, &b);
+        let merged = merge(&[dir.path().join("a.hlog"), dir.path().join("b.hlog")]).unwrap();
+        let mut both = crate::bench::recorder::new_hist();
+        for v in a.iter().chain(&b) {
+            both.record(*v).unwrap();
+        }
+        let m = &merged.totals;
+        assert_eq!(m.response.len(), 5000);
+        assert!(m.response == both, "histograms differ");
+        for q in [0.0, 0.25, 0.5, 0.9, 0.99, 0.999, 0.9999, 1.0] {
+            assert_eq!(
+                m.response.value_at_quantile(q),
+                both.value_at_quantile(q),
+                "{q}"
+            );
+        }
+        let mut lag = ta.lag.clone();
+        lag.add(&tb.lag).unwrap();
+        assert!(m.lag == lag, "lag histograms differ");
+        assert_eq!(m.sent, 5000);
+        assert_eq!(m.ok, ta.ok + tb.ok);
+        assert_eq!(
+            m.error_count(ErrorKind::Throttled),
+            ta.errors_total() + tb.errors_total()
+        );
+        assert_eq!(m.status[&429], ta.status[&429] + tb.status[&429]);
+        assert_eq!(m.hops.get("lambda").unwrap().len(), 5000);
+        assert_eq!(
+            m.targets[0].response.len(),
+            ta.targets[0].response.len() + tb.targets[0].response.len()
+        );
+        assert_eq!(m.targets[1].sent, ta.targets[1].sent + tb.targets[1].sent);
+        // Concurrent runs at 50 rps each over the same window merge to ~100 rps.
+        let t = merged.meta.target_rps.unwrap();
+        assert!((t - 100.0 * 2.0 / 2.5).abs() < 1e-9, "{t}");
+        // Both files' two seconds land in seconds 0..=2 of the merged series.
+        let total: u64 = merged.series.seconds.iter().map(|s| s.requests).sum();
+        assert_eq!(total, 5000);
+    }
+
+    #[test]
+    fn bad_logs_name_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.hlog");
+        std::fs::write(
+            &p,
+            "#[StartTime: 1.000 (seconds since epoch)]\nTag=response,0.0,1.0,1.0,!!!notbase64\n",
+        )
+        .unwrap();
+        let e = format!("{:#}", merge(std::slice::from_ref(&p)).unwrap_err());
+        assert!(e.contains("x.hlog:2"), "{e}");
+        std::fs::write(&p, "hello world\n").unwrap();
+        let e = format!("{:#}", merge(std::slice::from_ref(&p)).unwrap_err());
+        assert!(e.contains("x.hlog:1"), "{e}");
+        let e = format!(
+            "{:#}",
+            merge(&[dir.path().join("missing.hlog")]).unwrap_err()
+        );
+        assert!(e.contains("missing.hlog"), "{e}");
+    }
+}

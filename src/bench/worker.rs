@@ -1,0 +1,474 @@
+//! The one worker loop behind every mode (open loop, ramp, closed loop, one or two targets),
+//! and the run around it: workers, a once-a-second collector, Ctrl-C.
+//!
+//! Open loop: each worker claims the next request index `i`, sleeps until the computed instant
+//! `t0 + due(i)` and sends. Workers are the `--max-in-flight` slots: when all are busy, the
+//! next index is claimed by the first worker that frees up, sent at once, and measured from
+//! its due time (response time = completion - due, lag = send - due), so a stall shows in the
+//! percentiles instead of silently thinning the load (no coordinated omission). Closed loop:
+//! the same loop with "due" = the moment the worker is free.
+//!
+//! Workers record into a few mutex-guarded shards (a worker always uses the same one, so locks
+//! are rarely contended). Once a second the collector empties the shards into that second's
+//! interval, writes it to the HdrHistogram log, keeps a small per-second summary and adds it
+//! to the totals, so memory stays flat however long the run is.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::hdrlog::HdrLogWriter;
+use super::recorder::{classify, ms, ErrorKind, Measurements, Sample, Series};
+use super::report::{RunMeta, RunResult};
+use super::schedule::Schedule;
+use crate::client::Signer;
+
+/// How requests are paced.
+#[derive(Debug, Clone)]
+pub enum Load {
+    Open(Schedule),
+    Closed,
+}
+
+/// When to stop and what to count.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub load: Load,
+    /// Worker count: `--max-in-flight` (open) or `--concurrency` (closed).
+    pub workers: usize,
+    /// The first part of the run, excluded from every statistic.
+    pub warmup: Duration,
+    /// End of the run from its start (warmup included).
+    pub end: Option<Duration>,
+    /// Measured requests to send (warmup excluded).
+    pub requests: Option<u64>,
+}
+
+/// One place requests go.
+pub struct BenchTarget {
+    pub name: String,
+    pub signer: Arc<Signer>,
+    /// Headers to sign and send besides the signing ones.
+    pub headers: Vec<(String, String)>,
+    /// Bodies, used in turn.
+    pub bodies: Vec<Bytes>,
+}
+
+pub struct EngineConfig {
+    pub plan: Plan,
+    pub targets: Vec<BenchTarget>,
+    pub client: reqwest::Client,
+    pub hdr_log: Option<std::path::PathBuf>,
+    /// Redraw a progress line on stderr each second.
+    pub progress: bool,
+}
+
+struct Shared {
+    plan: Plan,
+    targets: Vec<BenchTarget>,
+    client: reqwest::Client,
+    t0: Instant,
+    /// Open loop: claims stop at this index (warmup requests + `--requests`).
+    index_limit: Option<u64>,
+    next: AtomicU64,
+    measured: AtomicU64,
+    warmup_sent: AtomicU64,
+    in_flight: AtomicI64,
+    /// Nanoseconds from t0 of the first and last measured send.
+    first_send: AtomicU64,
+    last_send: AtomicU64,
+    shards: Vec<Mutex<Measurements>>,
+}
+
+fn us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn lock(m: &Mutex<Measurements>) -> std::sync::MutexGuard<'_, Measurements> {
+    // A worker that panicked mid-record leaves valid (if partial) counts.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Answer {
+    status: u16,
+    server_timing: Option<String>,
+    error: Option<ErrorKind>,
+}
+
+fn transport_error(e: &reqwest::Error) -> ErrorKind {
+    if e.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Connection
+    }
+}
+
+/// Sign (now: a fresh `x-amz-date`) and send one request; read the whole body so the
+/// connection can be reused.
+async fn exchange(
+    client: &reqwest::Client,
+    target: &BenchTarget,
+    body: Bytes,
+) -> Result<Answer, ErrorKind> {
+    // TODO(after `git merge main`): `target.signer.ensure_fresh().await` here.
+    let signed = target
+        .signer
+        .sign(&target.headers, &body)
+        .map_err(|_| ErrorKind::Connection)?;
+    let mut headers = HeaderMap::with_capacity(signed.headers.len());
+    for (name, value) in &signed.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    let response = client
+        .post(target.signer.target.url.clone())
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| transport_error(&e))?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(|e| transport_error(&e))?;
+    let error = classify(status, &headers, &body);
+    if error == Some(ErrorKind::SignatureRejected) {
+        // A skewed clock: sign the next requests with the server's time.
+        target.signer.correct_from_date(&headers);
+    }
+    Ok(Answer {
+        status,
+        server_timing: headers
+            .get("server-timing")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        error,
+    })
+}
+
+/// The worker loop.
+async fn worker(
+    sh: Arc<Shared>,
+    id: usize,
+    mut stop: watch::Receiver<bool>,
+    mut abort: watch::Receiver<bool>,
+) {
+    let shard = &sh.shards[id % sh.shards.len()];
+    let n_targets = sh.targets.len() as u64;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let i = sh.next.fetch_add(1, Relaxed);
+        let (due, warm) = match &sh.plan.load {
+            Load::Open(schedule) => {
+                if sh.index_limit.is_some_and(|limit| i >= limit) {
+                    break;
+                }
+                let Some(offset) = schedule.due(i) else { break };
+                if sh.plan.end.is_some_and(|end| offset >= end) {
+                    break;
+                }
+                // The computed instant, never "now" after the sleep.
+                let due = sh.t0 + offset;
+                if due > Instant::now() {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(due) => {}
+                        _ = stop.wait_for(|v| *v) => break,
+                    }
+                }
+                (due, offset < sh.plan.warmup)
+            }
+            Load::Closed => {
+                let now = Instant::now();
+                let since = now - sh.t0;
+                if sh.plan.end.is_some_and(|end| since >= end) {
+                    break;
+                }
+                let warm = since < sh.plan.warmup;
+                if !warm
+                    && sh
+                        .plan
+                        .requests
+                        .is_some_and(|limit| sh.measured.fetch_add(1, Relaxed) >= limit)
+                {
+                    break;
+                }
+                (now, warm)
+            }
+        };
+        let ti = (i % n_targets) as usize;
+        let target = &sh.targets[ti];
+        let body = target.bodies[((i / n_targets) % target.bodies.len() as u64) as usize].clone();
+        let sent = Instant::now();
+        sh.in_flight.fetch_add(1, Relaxed);
+        let outcome = tokio::select! {
+            biased;
+            r = exchange(&sh.client, target, body) => Some(r),
+            _ = abort.wait_for(|v| *v) => None,
+        };
+        let done = Instant::now();
+        sh.in_flight.fetch_sub(1, Relaxed);
+        if warm {
+            sh.warmup_sent.fetch_add(1, Relaxed);
+            if outcome.is_none() {
+                break;
+            }
+            continue;
+        }
+        let since = u64::try_from((sent - sh.t0).as_nanos()).unwrap_or(u64::MAX);
+        sh.first_send.fetch_min(since, Relaxed);
+        sh.last_send.fetch_max(since, Relaxed);
+        let lag_us = us(sent.saturating_duration_since(due));
+        match outcome {
+            None => {
+                lock(shard).record_unfinished(ti, lag_us);
+                break;
+            }
+            Some(result) => {
+                let (status, error, timing) = match &result {
+                    Ok(a) => (Some(a.status), a.error, a.server_timing.as_deref()),
+                    Err(kind) => (None, Some(*kind), None),
+                };
+                let sample = Sample {
+                    target: ti,
+                    response_us: us(done - due),
+                    service_us: us(done - sent),
+                    lag_us,
+                    status,
+                    error,
+                    server_timing: timing,
+                };
+                lock(shard).record(&sample);
+            }
+        }
+    }
+}
+
+/// SIGINT (Ctrl-C), registered at once so a signal during start-up is not lost.
+struct Interrupt {
+    #[cfg(unix)]
+    sig: tokio::signal::unix::Signal,
+}
+
+impl Interrupt {
+    fn new() -> anyhow::Result<Interrupt> {
+        Ok(Interrupt {
+            #[cfg(unix)]
+            sig: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            self.sig.recv().await;
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// How long in-flight requests get to finish after Ctrl-C.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
+
+/// Run the plan; returns the merged measurements.
+pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
+    let mut interrupt = Interrupt::new()?;
+    let names: Vec<&str> = cfg.targets.iter().map(|t| t.name.as_str()).collect();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let n_shards = (threads * 4).clamp(4, 64).min(cfg.plan.workers.max(1));
+    let shards = (0..n_shards)
+        .map(|_| Mutex::new(Measurements::new(&names)))
+        .collect();
+    let started_wall = SystemTime::now();
+    let t0 = Instant::now();
+    let mut log = match &cfg.hdr_log {
+        Some(p) => Some(HdrLogWriter::create(p, started_wall)?),
+        None => None,
+    };
+    let (index_limit, target_rps) = match &cfg.plan.load {
+        Load::Open(s) => {
+            let warm_idx = s.index_at(cfg.plan.warmup.as_secs_f64());
+            let limit = cfg.plan.requests.map(|n| warm_idx + n);
+            // The mean scheduled rate over the measured window.
+            let end = match (cfg.plan.end, limit.and_then(|l| s.due(l))) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let w = cfg.plan.warmup.as_secs_f64();
+            let rate = match end.map(|e| e.as_secs_f64()) {
+                Some(e) if e > w => (s.count_by(e) - s.count_by(w)) / (e - w),
+                _ => s.rate_at(w),
+            };
+            (limit, Some(rate))
+        }
+        Load::Closed => (None, None),
+    };
+    let sh = Arc::new(Shared {
+        plan: cfg.plan.clone(),
+        targets: cfg.targets,
+        client: cfg.client,
+        t0,
+        index_limit,
+        next: AtomicU64::new(0),
+        measured: AtomicU64::new(0),
+        warmup_sent: AtomicU64::new(0),
+        in_flight: AtomicI64::new(0),
+        first_send: AtomicU64::new(u64::MAX),
+        last_send: AtomicU64::new(0),
+        shards,
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (abort_tx, abort_rx) = watch::channel(false);
+    let mut set = tokio::task::JoinSet::new();
+    for id in 0..cfg.plan.workers {
+        set.spawn(worker(sh.clone(), id, stop_rx.clone(), abort_rx.clone()));
+    }
+    let progress = cfg.progress.then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        pb
+    });
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let collector = tokio::spawn(collect(sh.clone(), done_rx, log.take(), progress.clone()));
+
+    let mut interrupted = false;
+    {
+        let joined = async {
+            while let Some(r) = set.join_next().await {
+                if let Err(e) = r {
+                    if e.is_panic() {
+                        eprintln!("iris-cli: warning: a bench worker panicked: {e}");
+                    }
+                }
+            }
+        };
+        tokio::pin!(joined);
+        tokio::select! {
+            _ = &mut joined => {}
+            _ = interrupt.recv() => {
+                interrupted = true;
+                if let Some(pb) = &progress { pb.suspend(|| {}); }
+                eprintln!("iris-cli: interrupted: no new requests; in-flight ones get {}s", INTERRUPT_GRACE.as_secs());
+                let _ = stop_tx.send(true);
+                if tokio::time::timeout(INTERRUPT_GRACE, &mut joined).await.is_err() {
+                    let _ = abort_tx.send(true);
+                    joined.await;
+                }
+            }
+        }
+    }
+    let _ = done_tx.send(());
+    let (totals, series, log) = collector.await??;
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    let started_epoch = super::hdrlog::started_epoch(started_wall);
+    let first = sh.first_send.load(Relaxed);
+    let last = sh.last_send.load(Relaxed);
+    let at = |ns: u64| started_epoch + ns as f64 / 1e9;
+    let meta = RunMeta {
+        mode: match cfg.plan.load {
+            Load::Open(_) => "open",
+            Load::Closed => "closed",
+        }
+        .into(),
+        target_rps,
+        started_epoch,
+        first_send_epoch: (first != u64::MAX).then(|| at(first)),
+        last_send_epoch: (first != u64::MAX).then(|| at(last)),
+        warmup_requests: sh.warmup_sent.load(Relaxed),
+        interrupted,
+        concurrency: cfg.plan.workers,
+    };
+    if let Some(log) = log {
+        log.finish(&meta, &totals)?;
+    }
+    Ok(RunResult {
+        meta,
+        totals,
+        series,
+    })
+}
+
+type Collected = (Measurements, Series, Option<HdrLogWriter>);
+
+/// Once a second: empty the shards into the interval, log it, summarise it, add it to the
+/// totals. Runs a last time when the workers are done.
+async fn collect(
+    sh: Arc<Shared>,
+    mut done: tokio::sync::oneshot::Receiver<()>,
+    mut log: Option<HdrLogWriter>,
+    progress: Option<indicatif::ProgressBar>,
+) -> anyhow::Result<Collected> {
+    let names: Vec<&str> = sh.targets.iter().map(|t| t.name.as_str()).collect();
+    let mut totals = Measurements::new(&names);
+    let mut interval = Measurements::new(&names);
+    let mut series = Series::default();
+    let mut ticks =
+        tokio::time::interval_at(sh.t0 + Duration::from_secs(1), Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut prev = Duration::ZERO;
+    loop {
+        let last = tokio::select! {
+            _ = ticks.tick() => false,
+            _ = &mut done => true,
+        };
+        for shard in &sh.shards {
+            let mut s = lock(shard);
+            interval.add(&s);
+            s.reset();
+        }
+        let now = Instant::now() - sh.t0;
+        series.push(Series::summarize(
+            prev.as_secs(),
+            &interval.response,
+            &interval.failed,
+        ));
+        if let Some(w) = log.as_mut() {
+            w.write_interval(&interval, prev, now.saturating_sub(prev))?;
+        }
+        totals.add(&interval);
+        interval.reset();
+        if let Some(pb) = &progress {
+            let secs = now.as_secs_f64().max(1e-3);
+            pb.set_message(format!(
+                "{:>4.0}s  {:>8.1} rps  in flight {:>4}  p50 {}  p99 {}  errors {}",
+                secs,
+                totals.sent as f64 / secs,
+                sh.in_flight.load(Relaxed),
+                super::report::fmt_ms(ms(totals.response.value_at_quantile(0.5))),
+                super::report::fmt_ms(ms(totals.response.value_at_quantile(0.99))),
+                totals.errors_total(),
+            ));
+            pb.tick();
+        }
+        prev = now;
+        if last {
+            break;
+        }
+    }
+    Ok((totals, series, log))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn microseconds_saturate() {
+        assert_eq!(us(Duration::from_millis(3)), 3000);
+        assert_eq!(us(Duration::MAX), u64::MAX);
+    }
+}
