@@ -112,7 +112,7 @@ impl Session {
         };
         let (skew, ahead) = test_skew();
         Ok(Session {
-            signer: Signer::new(resolved.credentials, target, skew, ahead),
+            signer: Signer::new(resolved.credentials, resolved.provider, target, skew, ahead),
             credentials_origin: origin,
             _emulator: emulator,
         })
