@@ -41,21 +41,16 @@ pub enum Command {
 /// Where requests go.
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
-    /// API Gateway invoke URL, e.g. https://abc123.execute-api.us-east-1.amazonaws.com/species/irispredict
-    #[arg(long, env = "IRIS_URL", conflicts_with_all = ["endpoint_name", "local"])]
+    /// API Gateway invoke URL, e.g. https://abc123.execute-api.us-east-1.amazonaws.com/species/irispredict [env: IRIS_URL]
+    #[arg(long, conflicts_with_all = ["endpoint_name", "local"])]
     pub url: Option<String>,
 
-    /// Call the SageMaker endpoint directly (InvokeEndpoint) instead of the API.
-    #[arg(long, env = "IRIS_ENDPOINT_NAME", value_name = "NAME")]
+    /// Call the SageMaker endpoint directly (InvokeEndpoint) instead of the API [env: IRIS_ENDPOINT_NAME]
+    #[arg(long, value_name = "NAME")]
     pub endpoint_name: Option<String>,
 
-    /// SageMaker runtime base URL (VPC endpoint, emulator); default https://runtime.sagemaker.{region}.amazonaws.com
-    #[arg(
-        long,
-        env = "IRIS_ENDPOINT_URL",
-        value_name = "URL",
-        requires = "endpoint_name"
-    )]
+    /// SageMaker runtime base URL (VPC endpoint, emulator); default https://runtime.sagemaker.{region}.amazonaws.com [env: IRIS_ENDPOINT_URL]
+    #[arg(long, value_name = "URL", requires = "endpoint_name")]
     pub endpoint_url: Option<String>,
 
     /// Start the embedded emulator on 127.0.0.1 and target it with its test credentials.
@@ -184,30 +179,7 @@ pub struct PredictArgs {
 
 /// Parse `250ms`, `1.5s`, `2m`, `100us`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration '{s}' (use e.g. 500ms, 2s, 1m)"))?;
-    let secs = match unit {
-        "" | "s" => value,
-        "ms" => value / 1e3,
-        "us" | "µs" => value / 1e6,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "invalid duration unit in '{s}' (use us, ms, s, m, h)"
-            ))
-        }
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("invalid duration '{s}'"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    crate::duration::parse_or_seconds(s)
 }
 
 #[cfg(test)]

@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::RwLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -52,9 +54,16 @@ pub fn http_client(s: &HttpSettings) -> anyhow::Result<reqwest::Client> {
     builder.build().context("cannot build the HTTP client")
 }
 
-/// Signs with a clock that can be corrected for skew (from a server's `Date` header).
+/// Refresh temporary credentials this long before they expire, as the AWS SDKs do.
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// Signs with cached credentials, refreshed before they expire, and a clock that can be
+/// corrected for skew (from a server's `Date` header).
 pub struct Signer {
-    pub credentials: Credentials,
+    credentials: RwLock<Credentials>,
+    /// Where to get fresh credentials; `None` for static ones (flags, the emulator's key).
+    provider: Option<SharedCredentialsProvider>,
+    refreshing: tokio::sync::Mutex<()>,
     pub target: Target,
     /// Milliseconds added to the local clock when signing.
     offset_ms: AtomicI64,
@@ -63,15 +72,77 @@ pub struct Signer {
 impl Signer {
     pub fn new(
         credentials: Credentials,
+        provider: Option<SharedCredentialsProvider>,
         target: Target,
         initial_offset: Duration,
         ahead: bool,
     ) -> Self {
         let ms = i64::try_from(initial_offset.as_millis()).unwrap_or(i64::MAX);
         Signer {
-            credentials,
+            credentials: RwLock::new(credentials),
+            provider,
+            refreshing: tokio::sync::Mutex::new(()),
             target,
             offset_ms: AtomicI64::new(if ahead { ms } else { -ms }),
+        }
+    }
+
+    /// The credentials in use now.
+    pub fn credentials(&self) -> Credentials {
+        self.credentials
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn needs_refresh(&self) -> bool {
+        let expiry = self
+            .credentials
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .expiry();
+        expiry.is_some_and(|e| e <= SystemTime::now() + REFRESH_MARGIN)
+    }
+
+    /// Refresh temporary credentials that expire within `REFRESH_MARGIN`. Cheap when they do
+    /// not: call it before signing in long-running loops. While the old credentials are still
+    /// valid a failed refresh is only a warning.
+    pub async fn ensure_fresh(&self) -> Result<(), CliError> {
+        let Some(provider) = &self.provider else {
+            return Ok(());
+        };
+        if !self.needs_refresh() {
+            return Ok(());
+        }
+        let _guard = self.refreshing.lock().await;
+        if !self.needs_refresh() {
+            return Ok(());
+        }
+        match provider.provide_credentials().await {
+            Ok(fresh) => {
+                *self
+                    .credentials
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+                Ok(())
+            }
+            Err(err) => {
+                let still_valid = self
+                    .credentials()
+                    .expiry()
+                    .is_some_and(|e| e > SystemTime::now());
+                if still_valid {
+                    eprintln!("iris-cli: warning: cannot refresh credentials yet ({err}); using the current ones until they expire");
+                    Ok(())
+                } else {
+                    Err(CliError::new(
+                        Exit::Auth,
+                        format!(
+                            "the temporary credentials expired and could not be refreshed: {err}"
+                        ),
+                    ))
+                }
+            }
         }
     }
 
@@ -82,7 +153,11 @@ impl Signer {
 
     pub fn sign(&self, headers: &[(String, String)], body: &[u8]) -> Result<Signed, CliError> {
         let req = self.unsigned(headers, body);
-        sign::sign(&req, &self.credentials, &self.target.scope, self.now())
+        let credentials = self
+            .credentials
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sign::sign(&req, &credentials, &self.target.scope, self.now())
             .map_err(|e| CliError::new(Exit::Failure, e.to_string()))
     }
 
@@ -198,4 +273,85 @@ pub fn network_error(err: &reqwest::Error, target: &Target) -> CliError {
         ));
     }
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TargetKind;
+    use crate::sign::Scope;
+    use aws_credential_types::provider::future;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    /// Hands out credentials that expire `lifetime` from now, counting calls.
+    #[derive(Debug)]
+    struct Counting {
+        calls: Arc<AtomicUsize>,
+        lifetime: Duration,
+    }
+
+    impl ProvideCredentials for Counting {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            future::ProvideCredentials::ready(Ok(Credentials::new(
+                format!("ASIA{n}"),
+                "secret",
+                Some("token".into()),
+                Some(SystemTime::now() + self.lifetime),
+                "counting",
+            )))
+        }
+    }
+
+    fn signer(first_expiry: Duration, lifetime: Duration) -> (Signer, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let provider = SharedCredentialsProvider::new(Counting {
+            calls: calls.clone(),
+            lifetime,
+        });
+        let creds = Credentials::new(
+            "ASIAFIRST",
+            "secret",
+            Some("token".into()),
+            Some(SystemTime::now() + first_expiry),
+            "test",
+        );
+        let target = Target {
+            kind: TargetKind::ApiGateway,
+            url: url::Url::parse("http://127.0.0.1:1/p").unwrap(),
+            scope: Scope {
+                region: "us-east-1".into(),
+                service: "execute-api".into(),
+            },
+        };
+        let s = Signer::new(creds, Some(provider), target, Duration::ZERO, true);
+        (s, calls)
+    }
+
+    #[tokio::test]
+    async fn refreshes_only_near_expiry() {
+        let (s, calls) = signer(Duration::from_secs(3600), Duration::from_secs(3600));
+        s.ensure_fresh().await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert_eq!(s.credentials().access_key_id(), "ASIAFIRST");
+
+        let (s, calls) = signer(Duration::from_secs(60), Duration::from_secs(3600));
+        s.ensure_fresh().await.unwrap();
+        s.ensure_fresh().await.unwrap();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "refreshed once, then cached"
+        );
+        assert_eq!(s.credentials().access_key_id(), "ASIA0");
+        let signed = s.sign(&[], b"x").unwrap();
+        assert!(signed
+            .header("authorization")
+            .unwrap()
+            .contains("Credential=ASIA0/"));
+    }
 }

@@ -3,7 +3,7 @@
 //! credential_process and SSO, web identity, ECS, instance metadata).
 
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
-use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 
 use crate::error::{CliError, Exit};
@@ -48,6 +48,8 @@ pub enum CredentialSource {
 pub struct Resolved {
     pub credentials: Credentials,
     pub origin: String,
+    /// The provider to ask again when temporary credentials near expiry.
+    pub provider: Option<SharedCredentialsProvider>,
 }
 
 /// The sources the default chain tries, in order, for the "no credentials" error.
@@ -68,6 +70,7 @@ pub async fn resolve(source: &CredentialSource) -> Result<Resolved, CliError> {
                 "command-line flags",
             ),
             origin: "command-line flags".to_string(),
+            provider: None,
         }),
         CredentialSource::Chain { profile, region } => {
             // Giving the region up front matters: left to itself the chain looks it up through
@@ -82,13 +85,14 @@ pub async fn resolve(source: &CredentialSource) -> Result<Resolved, CliError> {
             if let Some(p) = profile {
                 builder = builder.profile_name(p);
             }
-            let chain = builder.build().await;
+            let chain = SharedCredentialsProvider::new(builder.build().await);
             match chain.provide_credentials().await {
                 Ok(credentials) => {
                     let origin = describe_provider(&credentials, profile.as_deref());
                     Ok(Resolved {
                         credentials,
                         origin,
+                        provider: Some(chain),
                     })
                 }
                 Err(err) => Err(no_credentials(&err, profile.as_deref())),

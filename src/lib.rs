@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod credentials;
+pub mod duration;
 pub mod emulator;
 pub mod error;
 pub mod predict;

@@ -186,7 +186,7 @@ fn dry_run(
         "curl --aws-sigv4 {} --user \"$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY\"",
         shell_quote(&format!("aws:amz:{}:{}", scope.region, scope.service))
     );
-    if signer.credentials.session_token().is_some() {
+    if signer.credentials().session_token().is_some() {
         curl.push_str(" -H \"x-amz-security-token: $AWS_SESSION_TOKEN\"");
     }
     for (n, v) in headers {
@@ -261,7 +261,7 @@ pub async fn run(session: &Session, opts: &PredictOptions) -> anyhow::Result<Exi
         eprintln!(
             "* credentials: {} (access key {})",
             session.credentials_origin,
-            signer.credentials.access_key_id()
+            signer.credentials().access_key_id()
         );
         eprintln!(
             "* signing for region {} service {}",
@@ -279,9 +279,12 @@ pub async fn run(session: &Session, opts: &PredictOptions) -> anyhow::Result<Exi
         let err = AwsError::parse(ex.status, &ex.headers, &ex.body);
         let req = signer.unsigned(&headers, &body);
         let ours = crate::sign::explain(&req, &signed, &target.scope);
-        return Err(
-            awserror::to_cli_error(&err, Some(&ours), signer.credentials.access_key_id()).into(),
-        );
+        return Err(awserror::to_cli_error(
+            &err,
+            Some(&ours),
+            signer.credentials().access_key_id(),
+        )
+        .into());
     }
     let request_id = awserror::request_id(&ex.headers);
     match response::parse(&ex.body, &opts.classes) {

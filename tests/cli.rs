@@ -854,3 +854,95 @@ fn completions_and_man() {
         &r.stdout[..200.min(r.stdout.len())]
     );
 }
+
+#[test]
+fn slow_endpoint_times_out_with_exit_6() {
+    use iris_cli::emulator::{Faults, Latencies, LatencyDist};
+    let env = Env::new();
+    let cfg = EmulatorConfig {
+        faults: Faults {
+            latency: Latencies {
+                lambda: Some(LatencyDist::Fixed(std::time::Duration::from_secs(3))),
+                ..Latencies::default()
+            },
+            ..Faults::default()
+        },
+        ..EmulatorConfig::default()
+    };
+    let emu = Emulator::start_in_thread(cfg).unwrap();
+    let url = emu.invoke_url();
+    let r = run(env.iris().args(flags_args(&url)).args([
+        "--timeout",
+        "300ms",
+        "--access-key",
+        TEST_ACCESS_KEY,
+        "--secret-key",
+        TEST_SECRET_KEY,
+    ]));
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with(&format!("iris-cli: error: {url} timed out")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("--timeout"), "{}", r.stderr);
+}
+
+#[test]
+fn tls_options_fail_clearly() {
+    let env = Env::new();
+    let bad = env.write("not-a-cert.pem", "hello");
+    let r = run(env
+        .iris()
+        .args(["predict", "--local", "--data", SETOSA, "--ca-bundle"])
+        .arg(&bad));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--ca-bundle") && r.stderr.contains("not-a-cert.pem"),
+        "{}",
+        r.stderr
+    );
+    let r = run(env
+        .iris()
+        .args(["predict", "--local", "--data", SETOSA, "--insecure"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("warning: --insecure"), "{}", r.stderr);
+}
+
+/// What a user gets after pasting `iris-cli serve`'s export lines into a shell.
+#[test]
+fn serve_exports_are_enough_to_predict() {
+    let env = Env::new();
+    let emu = emulator();
+    let with_exports = |cmd: &mut Command| {
+        cmd.env("IRIS_URL", emu.invoke_url())
+            .env("IRIS_ENDPOINT_URL", emu.endpoint_url())
+            .env("IRIS_ENDPOINT_NAME", emu.endpoint_name())
+            .env("AWS_REGION", emu.region())
+            .env("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", TEST_SECRET_KEY);
+    };
+    let mut cmd = env.iris();
+    with_exports(&mut cmd);
+    assert_setosa(&run(cmd.args(["predict", "--data", SETOSA, "-o", "json"])));
+    let mut cmd = env.iris();
+    with_exports(&mut cmd);
+    let r = run(cmd.args([
+        "predict",
+        "--endpoint-name",
+        "iris-xgb",
+        "--data",
+        SETOSA,
+        "-o",
+        "json",
+    ]));
+    assert_setosa(&r);
+    let stats = emu.stats();
+    assert_eq!(
+        (stats.apigw_requests, stats.sagemaker_requests),
+        (1, 1),
+        "{stats:?}"
+    );
+    assert_all_accepted(&emu, 2);
+}

@@ -7,35 +7,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-/// Parse `250us`, `5ms`, `1.5s`, `2m`, `1h` (a bare number is rejected: the unit is required).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("duration '{s}' needs a unit (us, ms, s, m or h)"))?;
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid number in duration '{s}'"))?;
-    let secs_per_unit = match unit {
-        "ns" => 1e-9,
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => {
-            return Err(format!(
-                "unknown unit '{unit}' in duration '{s}' (us, ms, s, m, h)"
-            ))
-        }
-    };
-    let secs = value * secs_per_unit;
-    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
-        return Err(format!("duration '{s}' out of range"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
+pub use crate::duration::parse as parse_duration;
 
 /// A latency to add at one tier.
 #[derive(Debug, Clone, Copy, PartialEq)]
