@@ -23,7 +23,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use crate::cli::{parse_duration, AuthArgs, HttpArgs, OutputFormat, TargetArgs};
 use crate::client::Signer;
-use crate::config::{self, TargetKind, TargetSpec};
+use crate::config::TargetKind;
 use crate::error::{CliError, Exit};
 use report::{Report, RunResult, Threshold};
 use schedule::Schedule;
@@ -292,49 +292,50 @@ fn parse_fail_if(s: Option<&str>) -> Result<Vec<Threshold>, CliError> {
     }
 }
 
-/// The SageMaker side of `--target both`.
-fn sagemaker_signer(args: &BenchArgs, first: &Signer) -> Result<Signer, CliError> {
-    let local_base = || {
-        let u = &first.target.url;
-        format!(
-            "{}://{}",
-            u.scheme(),
-            u.host_str().map_or(String::new(), |h| match u.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_string(),
-            })
-        )
-    };
+/// The SageMaker side of `--target both`: its own session (so temporary credentials refresh
+/// on both sides), aimed at the same emulator with `--local`.
+async fn sagemaker_session(
+    args: &BenchArgs,
+    first: &Signer,
+) -> anyhow::Result<crate::session::Session> {
+    let u = &first.target.url;
+    let origin = format!(
+        "{}://{}{}",
+        u.scheme(),
+        u.host_str().unwrap_or_default(),
+        u.port().map(|p| format!(":{p}")).unwrap_or_default()
+    );
     let (name, url) = match (&args.sagemaker_endpoint, args.target.local) {
         (Some(n), _) => (n.clone(), args.sagemaker_endpoint_url.clone()),
         (None, true) => (
             crate::emulator::EmulatorConfig::default().endpoint_name,
-            Some(
-                args.sagemaker_endpoint_url
-                    .clone()
-                    .unwrap_or_else(local_base),
-            ),
+            Some(args.sagemaker_endpoint_url.clone().unwrap_or(origin)),
         ),
         (None, false) => {
             return Err(CliError::usage(
                 "--target both needs --sagemaker-endpoint NAME (and --sagemaker-endpoint-url for a non-AWS host)",
-            ))
+            )
+            .into())
         }
     };
-    let target = config::resolve_target(&TargetSpec {
+    let target = TargetArgs {
         url: None,
         endpoint_name: Some(name),
         endpoint_url: url,
+        local: false,
         region: Some(first.target.scope.region.clone()),
         service: None,
-        fallback_region: None,
-    })?;
-    Ok(Signer::new(
-        first.credentials.clone(),
-        target,
-        Duration::ZERO,
-        true,
-    ))
+    };
+    let mut auth = args.auth.clone();
+    let creds = first.credentials();
+    if args.target.local && auth.access_key.is_none() || auth.secret_key_stdin {
+        // Static keys already known (the emulator's, or read once from stdin).
+        auth.access_key = Some(creds.access_key_id().to_string());
+        auth.secret_key = Some(creds.secret_access_key().to_string());
+        auth.secret_key_stdin = false;
+        auth.session_token = creds.session_token().map(str::to_string);
+    }
+    crate::session::Session::open(&target, &auth).await
 }
 
 /// `iris-cli bench`.
@@ -399,7 +400,7 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Exit> {
         _ => {}
     }
     let second = if args.target_choice == TargetChoice::Both {
-        Some(sagemaker_signer(&args, &session.signer)?)
+        Some(sagemaker_session(&args, &session.signer).await?)
     } else {
         None
     };
@@ -408,7 +409,7 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Exit> {
     let first = Arc::new(session.signer);
     let mut signers = vec![first];
     if let Some(s) = second {
-        signers.push(Arc::new(s));
+        signers.push(Arc::new(s.signer));
     }
     let targets: Vec<BenchTarget> = signers
         .into_iter()
