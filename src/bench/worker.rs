@@ -139,7 +139,17 @@ async fn exchange(
         .await
         .map_err(|e| transport_error(&e))?;
     let status = response.status().as_u16();
-    let headers = response.headers().clone();
+    let server_timing = response
+        .headers()
+        .get("server-timing")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    // Only error responses need their headers (error type, Date for skew correction).
+    let headers = if status >= 400 {
+        response.headers().clone()
+    } else {
+        HeaderMap::new()
+    };
     let body = response.bytes().await.map_err(|e| transport_error(&e))?;
     let error = classify(status, &headers, &body);
     if error == Some(ErrorKind::SignatureRejected) {
@@ -148,10 +158,7 @@ async fn exchange(
     }
     Ok(Answer {
         status,
-        server_timing: headers
-            .get("server-timing")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
+        server_timing,
         error,
     })
 }
