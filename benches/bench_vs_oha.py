@@ -92,6 +92,12 @@ def oha_ok(o):
     return o.get("statusCodeDistribution", {}).get("200", 0)
 
 
+def oha_count(o):
+    """Responses plus transport errors (summary.total is seconds, not a count)."""
+    return sum(o.get("statusCodeDistribution", {}).values()) + sum(
+        o.get("errorDistribution", {}).values())
+
+
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else float("nan")
@@ -112,10 +118,10 @@ def main():
     try:
         print(f"emulator: {env['IRIS_URL']}  cores: {os.cpu_count()}  repeat: {args.repeat}")
         print()
-        print("| target rps | iris-cli achieved/target | iris-cli lag p99 | iris-cli response p99 | iris-cli ok | oha achieved/target | oha lag p99 | oha p99 (corrected) | oha 200s |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("| target rps | iris-cli achieved/target | iris-cli lag p99 | iris-cli response p99 | iris-cli service p99 | iris-cli ok | oha achieved/target | oha lag p99 | oha p99 (corrected) | oha 200s |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for rate in [int(r) for r in args.rates.split(",")]:
-            ia, il, ip, iok, oa, op, ook = [], [], [], [], [], [], []
+            ia, il, ip, isv, iok, oa, op, ook = [], [], [], [], [], [], [], []
             for _ in range(args.repeat):
                 v, _ = iris_bench(args.iris, env, [
                     "--rps", str(rate), "--duration", args.duration,
@@ -123,14 +129,15 @@ def main():
                 ia.append(v["achieved_rps"] / rate)
                 il.append(v["latency_ms"]["lag"]["p99"])
                 ip.append(v["latency_ms"]["response"]["p99"])
+                isv.append(v["latency_ms"]["service"]["p99"])
                 iok.append(v["requests"]["ok"] / max(v["requests"]["sent"], 1))
                 o = oha(args.oha, env, [
                     "-z", args.duration, "-q", str(rate), "--latency-correction",
                     "-c", str(args.max_in_flight)])
                 oa.append(o["summary"]["requestsPerSec"] / rate)
                 op.append(o["latencyPercentiles"]["p99"] * 1000 if o["latencyPercentiles"].get("p99") is not None else None)
-                ook.append(oha_ok(o) / max(o["summary"].get("total", 0) or sum(o.get("statusCodeDistribution", {}).values()), 1))
-            print(f"| {rate} | {med(ia):.3f} | {med(il):.2f} ms | {med(ip):.2f} ms | {med(iok)*100:.1f}% "
+                ook.append(oha_ok(o) / max(oha_count(o), 1))
+            print(f"| {rate} | {med(ia):.3f} | {med(il):.2f} ms | {med(ip):.2f} ms | {med(isv):.2f} ms | {med(iok)*100:.1f}% "
                   f"| {med(oa):.3f} | n/a | {med(op):.2f} ms | {med(ook)*100:.1f}% |", flush=True)
         print()
         it, ot = [], []
@@ -138,7 +145,7 @@ def main():
             v, _ = iris_bench(args.iris, env, ["-c", str(args.connections), "--duration", args.duration])
             it.append(v["requests"]["ok"] / (v["duration_ms"] / 1000))
             o = oha(args.oha, env, ["-z", args.duration, "-c", str(args.connections)])
-            ot.append(oha_ok(o) / o["summary"]["total"])
+            ot.append(oha_ok(o) / o["summary"]["total"])  # summary.total: seconds
         mi, mo = med(it), med(ot)
         print(f"| max throughput, closed loop, {args.connections} connections | iris-cli | oha | ratio iris-cli/oha |")
         print("|---|---|---|---|")
