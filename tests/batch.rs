@@ -841,3 +841,50 @@ fn resume_refuses_a_changed_input() {
         .unwrap()
         .contains("\nrow5b,"));
 }
+
+#[test]
+fn refused_requests_are_split_until_only_the_bad_rows_remain() {
+    // Three features for a four-feature model: the container refuses every row, so each
+    // multi-row request is bisected down to single rows, which go to the rejects with the
+    // model's message. 10 rows in requests of 4: batches of 4, 4, 2 -> 7 + 7 + 3 requests.
+    for sagemaker in [false, true] {
+        let env = Env::new();
+        let emu = Emulator::start_in_thread(EmulatorConfig::default()).unwrap();
+        let (text, _) = id_csv(10);
+        env.write("in.csv", &text);
+        let base = if sagemaker {
+            sagemaker_args(&emu)
+        } else {
+            api_args(&emu)
+        };
+        let r = run(env.iris().args(args(
+            base,
+            &[
+                "in.csv",
+                "--features",
+                "2,3,4",
+                "--rows-per-request",
+                "4",
+                "--out",
+                "out.csv",
+            ],
+        )));
+        assert_eq!(r.code, 7, "{}", r.stderr);
+        let stats = emu.stats();
+        assert_eq!(stats.requests, 17, "{stats:?}");
+        assert!(r.stderr.contains("7 split"), "{}", r.stderr);
+        let rejects = std::fs::read_to_string(env.path("out.csv.rejects.csv")).unwrap();
+        let lines: Vec<&str> = rejects.lines().skip(1).collect();
+        assert_eq!(lines.len(), 10, "{rejects}");
+        for (i, l) in lines.iter().enumerate() {
+            assert!(l.starts_with(&format!("{},,", i + 2)), "{l}");
+            assert!(l.contains("Feature size of csv inference data 3"), "{l}");
+        }
+        let kind = if sagemaker {
+            "424 ModelError"
+        } else {
+            "the Lambda function failed: ModelError"
+        };
+        assert!(lines[0].contains(kind), "{}", lines[0]);
+    }
+}
