@@ -39,21 +39,16 @@ pub enum Command {
 /// Where requests go.
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
-    /// API Gateway invoke URL, e.g. https://abc123.execute-api.us-east-1.amazonaws.com/species/irispredict
-    #[arg(long, env = "IRIS_URL", conflicts_with_all = ["endpoint_name", "local"])]
+    /// API Gateway invoke URL, e.g. https://abc123.execute-api.us-east-1.amazonaws.com/species/irispredict [env: IRIS_URL]
+    #[arg(long, conflicts_with_all = ["endpoint_name", "local"])]
     pub url: Option<String>,
 
-    /// Call the SageMaker endpoint directly (InvokeEndpoint) instead of the API.
-    #[arg(long, env = "IRIS_ENDPOINT_NAME", value_name = "NAME")]
+    /// Call the SageMaker endpoint directly (InvokeEndpoint) instead of the API [env: IRIS_ENDPOINT_NAME]
+    #[arg(long, value_name = "NAME")]
     pub endpoint_name: Option<String>,
 
-    /// SageMaker runtime base URL (VPC endpoint, emulator); default https://runtime.sagemaker.{region}.amazonaws.com
-    #[arg(
-        long,
-        env = "IRIS_ENDPOINT_URL",
-        value_name = "URL",
-        requires = "endpoint_name"
-    )]
+    /// SageMaker runtime base URL (VPC endpoint, emulator); default https://runtime.sagemaker.{region}.amazonaws.com [env: IRIS_ENDPOINT_URL]
+    #[arg(long, value_name = "URL", requires = "endpoint_name")]
     pub endpoint_url: Option<String>,
 
     /// Start the embedded emulator on 127.0.0.1 and target it with its test credentials.

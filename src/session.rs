@@ -66,18 +66,40 @@ fn test_skew() -> (Duration, bool) {
     }
 }
 
+/// The target from the flags, with the `IRIS_*` environment filling what no flag chose. The
+/// variables are read here rather than by clap so that exporting all of them (as `serve`
+/// prints them) never conflicts with a flag: a flag wins, and with none `IRIS_URL` (the API)
+/// is preferred over `IRIS_ENDPOINT_NAME`.
+pub fn target_spec(target: &TargetArgs, env: impl Fn(&str) -> Option<String>) -> TargetSpec {
+    let env = |k: &str| env(k).filter(|v| !v.is_empty());
+    let mut spec = TargetSpec {
+        url: target.url.clone(),
+        endpoint_name: target.endpoint_name.clone(),
+        endpoint_url: target.endpoint_url.clone(),
+        region: target.region.clone(),
+        service: target.service.clone(),
+        fallback_region: None,
+    };
+    if target.local {
+        return spec;
+    }
+    if spec.url.is_none() && spec.endpoint_name.is_none() {
+        spec.url = env("IRIS_URL");
+        if spec.url.is_none() {
+            spec.endpoint_name = env("IRIS_ENDPOINT_NAME");
+        }
+    }
+    if spec.endpoint_name.is_some() && spec.endpoint_url.is_none() {
+        spec.endpoint_url = env("IRIS_ENDPOINT_URL");
+    }
+    spec
+}
+
 impl Session {
     pub async fn open(target: &TargetArgs, auth: &AuthArgs) -> anyhow::Result<Session> {
         let explicit = explicit_keys(auth)?;
         let mut emulator = None;
-        let mut spec = TargetSpec {
-            url: target.url.clone(),
-            endpoint_name: target.endpoint_name.clone(),
-            endpoint_url: target.endpoint_url.clone(),
-            region: target.region.clone(),
-            service: target.service.clone(),
-            fallback_region: None,
-        };
+        let mut spec = target_spec(target, |k| std::env::var(k).ok());
         if target.local {
             let emu = Emulator::start(EmulatorConfig::default()).await?;
             if spec.endpoint_name.is_some() {
@@ -121,4 +143,49 @@ impl Session {
 
 fn target_is_local(emulator: &Option<Emulator>) -> bool {
     emulator.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn spec(args: &[&str], vars: &[(&str, &str)]) -> TargetSpec {
+        #[derive(Parser)]
+        struct T {
+            #[command(flatten)]
+            t: TargetArgs,
+        }
+        let t = T::parse_from(std::iter::once("x").chain(args.iter().copied())).t;
+        target_spec(&t, |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn flags_win_over_the_environment() {
+        let all = [
+            ("IRIS_URL", "http://u/p"),
+            ("IRIS_ENDPOINT_NAME", "ep"),
+            ("IRIS_ENDPOINT_URL", "http://e"),
+        ];
+        let s = spec(&[], &all);
+        assert_eq!(
+            (s.url.as_deref(), s.endpoint_name),
+            (Some("http://u/p"), None)
+        );
+        let s = spec(&["--endpoint-name", "mine"], &all);
+        assert_eq!(s.url, None);
+        assert_eq!(s.endpoint_name.as_deref(), Some("mine"));
+        assert_eq!(s.endpoint_url.as_deref(), Some("http://e"));
+        let s = spec(&["--url", "http://flag/p"], &all);
+        assert_eq!(s.url.as_deref(), Some("http://flag/p"));
+        assert_eq!(s.endpoint_name, None);
+        let s = spec(&["--local"], &all);
+        assert_eq!((s.url, s.endpoint_name), (None, None));
+        let s = spec(&[], &all[1..]);
+        assert_eq!(s.endpoint_name.as_deref(), Some("ep"));
+    }
 }

@@ -909,3 +909,40 @@ fn tls_options_fail_clearly() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("warning: --insecure"), "{}", r.stderr);
 }
+
+/// What a user gets after pasting `iris-cli serve`'s export lines into a shell.
+#[test]
+fn serve_exports_are_enough_to_predict() {
+    let env = Env::new();
+    let emu = emulator();
+    let with_exports = |cmd: &mut Command| {
+        cmd.env("IRIS_URL", emu.invoke_url())
+            .env("IRIS_ENDPOINT_URL", emu.endpoint_url())
+            .env("IRIS_ENDPOINT_NAME", emu.endpoint_name())
+            .env("AWS_REGION", emu.region())
+            .env("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", TEST_SECRET_KEY);
+    };
+    let mut cmd = env.iris();
+    with_exports(&mut cmd);
+    assert_setosa(&run(cmd.args(["predict", "--data", SETOSA, "-o", "json"])));
+    let mut cmd = env.iris();
+    with_exports(&mut cmd);
+    let r = run(cmd.args([
+        "predict",
+        "--endpoint-name",
+        "iris-xgb",
+        "--data",
+        SETOSA,
+        "-o",
+        "json",
+    ]));
+    assert_setosa(&r);
+    let stats = emu.stats();
+    assert_eq!(
+        (stats.apigw_requests, stats.sagemaker_requests),
+        (1, 1),
+        "{stats:?}"
+    );
+    assert_all_accepted(&emu, 2);
+}

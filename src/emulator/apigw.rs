@@ -10,7 +10,7 @@ use rand::Rng;
 
 use super::auth::{self, Rejection};
 use super::lambda::{self, LambdaOutcome};
-use super::server::{Body, Ctx, Shared};
+use super::server::{authorize, Body, Ctx, Shared};
 use super::{Counters, Integration};
 
 /// Lambda's synchronous invocation payload limit.
@@ -88,35 +88,19 @@ pub async fn handle(
     body: &Bytes,
 ) -> Response<Body> {
     let cfg = &shared.cfg;
-    let view = auth::RequestView {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query(),
-        headers: &parts.headers,
-        body,
-    };
-    let principal = match auth::verify(
-        &view,
-        shared.keys(),
-        "execute-api",
-        &cfg.region,
-        SystemTime::now(),
-    ) {
-        Ok(p) => p,
-        Err(rej) => {
-            shared.stats.reject(rej.error_type);
-            return rejection_response(ctx, &rej);
-        }
-    };
-    Counters::inc(&shared.stats.accepted);
-    if !principal.may(auth::Action::ExecuteApiInvoke) {
-        let resource = format!(
+    let resource = || {
+        format!(
             "arn:aws:execute-api:{}:{}:{}/{}/{}/{}",
             cfg.region, cfg.account, cfg.api_id, cfg.stage, parts.method, cfg.resource
-        );
-        let rej =
-            Rejection::access_denied(&principal.arn, auth::Action::ExecuteApiInvoke, &resource);
-        shared.stats.reject(rej.error_type);
+        )
+    };
+    if let Err(rej) = authorize(
+        shared,
+        parts,
+        body,
+        auth::Action::ExecuteApiInvoke,
+        resource,
+    ) {
         return rejection_response(ctx, &rej);
     }
 

@@ -424,6 +424,51 @@ pub fn http_date() -> HeaderValue {
     })
 }
 
+/// Verify the signature for `action`'s service, then the caller's IAM permission on
+/// `resource`, counting the outcome. Both routes render the rejection in their own format.
+pub(super) fn authorize<'s>(
+    shared: &'s Shared,
+    parts: &http::request::Parts,
+    body: &Bytes,
+    action: auth::Action,
+    resource: impl FnOnce() -> String,
+) -> Result<&'s auth::Principal, Rejection> {
+    let view = auth::RequestView {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body,
+    };
+    let service = match action {
+        auth::Action::ExecuteApiInvoke => "execute-api",
+        auth::Action::SageMakerInvokeEndpoint => "sagemaker",
+    };
+    let checked = auth::verify(
+        &view,
+        shared.keys(),
+        service,
+        &shared.cfg.region,
+        SystemTime::now(),
+    )
+    .and_then(|principal| {
+        Counters::inc(&shared.stats.accepted);
+        if principal.may(action) {
+            Ok(principal)
+        } else {
+            Err(Rejection::access_denied(
+                &principal.arn,
+                action,
+                &resource(),
+            ))
+        }
+    });
+    if let Err(rej) = &checked {
+        shared.stats.reject(rej.error_type);
+    }
+    checked
+}
+
 /// The SageMaker runtime route (AWS_WIRE §4).
 async fn sagemaker_route(
     shared: &Shared,
@@ -433,44 +478,22 @@ async fn sagemaker_route(
     body: &Bytes,
 ) -> Response<Body> {
     let cfg = &shared.cfg;
-    let view = auth::RequestView {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query(),
-        headers: &parts.headers,
-        body,
-    };
-    let principal = match auth::verify(
-        &view,
-        shared.keys(),
-        "sagemaker",
-        &cfg.region,
-        SystemTime::now(),
-    ) {
-        Ok(p) => p,
-        Err(rej) => {
-            shared.stats.reject(rej.error_type);
-            return sm_error(ctx, rej.status, rej.error_type, rej.sagemaker_body());
-        }
-    };
-    Counters::inc(&shared.stats.accepted);
-    if !principal
-        .actions
-        .contains(&auth::Action::SageMakerInvokeEndpoint)
-    {
-        // SageMaker ARNs are lower-case.
-        let resource = format!(
+    // SageMaker ARNs are lower-case.
+    let resource = || {
+        format!(
             "arn:aws:sagemaker:{}:{}:endpoint/{}",
             cfg.region,
             cfg.account,
             endpoint.to_ascii_lowercase()
-        );
-        let rej = Rejection::access_denied(
-            &principal.arn,
-            auth::Action::SageMakerInvokeEndpoint,
-            &resource,
-        );
-        shared.stats.reject(rej.error_type);
+        )
+    };
+    if let Err(rej) = authorize(
+        shared,
+        parts,
+        body,
+        auth::Action::SageMakerInvokeEndpoint,
+        resource,
+    ) {
         return sm_error(ctx, rej.status, rej.error_type, rej.sagemaker_body());
     }
     if !sagemaker::valid_endpoint_name(endpoint) {
