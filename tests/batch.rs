@@ -843,10 +843,10 @@ fn resume_refuses_a_changed_input() {
 }
 
 #[test]
-fn refused_requests_are_split_until_only_the_bad_rows_remain() {
-    // Three features for a four-feature model: the container refuses every row, so each
-    // multi-row request is bisected down to single rows, which go to the rejects with the
-    // model's message. 10 rows in requests of 4: batches of 4, 4, 2 -> 7 + 7 + 3 requests.
+fn refused_requests_are_split_and_a_feature_count_error_stops_the_run() {
+    // Three features for a four-feature model: the container refuses the whole request, so
+    // it is bisected (4 -> 2 -> 1 rows); once a single row is refused for its feature count,
+    // every row would be, and the run stops with a usage error rather than rejecting them all.
     for sagemaker in [false, true] {
         let env = Env::new();
         let emu = Emulator::start_in_thread(EmulatorConfig::default()).unwrap();
@@ -865,26 +865,68 @@ fn refused_requests_are_split_until_only_the_bad_rows_remain() {
                 "2,3,4",
                 "--rows-per-request",
                 "4",
+                "--concurrency",
+                "1",
                 "--out",
                 "out.csv",
             ],
         )));
-        assert_eq!(r.code, 7, "{}", r.stderr);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("the model takes 4 features but each row sends 3"),
+            "{}",
+            r.stderr
+        );
         let stats = emu.stats();
-        assert_eq!(stats.requests, 17, "{stats:?}");
-        assert!(r.stderr.contains("7 split"), "{}", r.stderr);
-        let rejects = std::fs::read_to_string(env.path("out.csv.rejects.csv")).unwrap();
-        let lines: Vec<&str> = rejects.lines().skip(1).collect();
-        assert_eq!(lines.len(), 10, "{rejects}");
-        for (i, l) in lines.iter().enumerate() {
-            assert!(l.starts_with(&format!("{},,", i + 2)), "{l}");
-            assert!(l.contains("Feature size of csv inference data 3"), "{l}");
-        }
-        let kind = if sagemaker {
-            "424 ModelError"
-        } else {
-            "the Lambda function failed: ModelError"
-        };
-        assert!(lines[0].contains(kind), "{}", lines[0]);
+        // 4 rows, then 2, then 1: three requests, two splits, then the stop.
+        assert_eq!(stats.requests, 3, "{stats:?}");
+        assert!(r.stderr.contains("2 split"), "{}", r.stderr);
+        assert!(!env.path("out.csv").exists());
     }
+}
+
+/// Without --features a header's id column is passed through, not sent; and a file whose
+/// rows carry more feature columns than the model takes stops at once with a usage error
+/// instead of rejecting every row.
+#[test]
+fn default_features_skip_ids_and_a_feature_count_mismatch_stops_the_run() {
+    let env = Env::new();
+    let emu = Emulator::start_in_thread(EmulatorConfig::default()).unwrap();
+    let rows = iris_rows();
+    let mut text = String::from("id,sepal_length,sepal_width,petal_length,petal_width\n");
+    for (i, r) in rows.iter().take(20).enumerate() {
+        text.push_str(&format!("{i},{r}\n"));
+    }
+    let input = env.write("numeric-ids.csv", &text);
+    let r = run(env.iris().args(api_args(&emu)).arg(&input));
+    ok(&r);
+    let model = Model::iris();
+    let first = r.stdout.lines().nth(1).unwrap();
+    assert_eq!(
+        first,
+        format!("0,{},{}", rows[0], expected(&model, &rows[0]))
+    );
+    assert_eq!(r.stdout.lines().count(), 21);
+    assert!(r.stderr.contains("passed through: id"), "{}", r.stderr);
+
+    let mut text = String::from("sepal_length,sepal_width,petal_length,petal_width,extra\n");
+    for r in rows.iter().take(500) {
+        text.push_str(&format!("{r},1\n"));
+    }
+    let input = env.write("five.csv", &text);
+    let before = emu.stats().requests;
+    let r = run(env.iris().args(api_args(&emu)).arg(&input).args([
+        "--rows-per-request",
+        "1",
+        "--concurrency",
+        "2",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("error: the model takes 4 features but each row sends 5: choose the feature columns with --features"), "{}", r.stderr);
+    let sent = emu.stats().requests - before;
+    assert!(
+        sent < 50,
+        "the run went on after the first feature-count error: {sent} requests"
+    );
 }

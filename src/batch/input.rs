@@ -195,7 +195,7 @@ impl Layout {
             (1..=width).map(|i| format!("col{i}")).collect()
         };
         let features = if opts.features.is_empty() {
-            (0..width).collect()
+            default_features(&names, has_header)
         } else {
             let mut idx = Vec::with_capacity(opts.features.len());
             for f in &opts.features {
@@ -225,6 +225,22 @@ impl Layout {
             }
             idx
         };
+        if opts.features.is_empty() && features.len() < width && opts.summary {
+            let passed: Vec<&str> = (0..width)
+                .filter(|i| !features.contains(i))
+                .map(|i| names[i].as_str())
+                .collect();
+            eprintln!(
+                "iris-cli: {}: features {}; passed through: {} (choose with --features)",
+                input.name,
+                features
+                    .iter()
+                    .map(|&i| names[i].as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                passed.join(",")
+            );
+        }
         if has_header && opts.header == HeaderMode::Detect && opts.summary {
             eprintln!(
                 "iris-cli: {}: first line taken as a header ({}); use --no-header if it is data",
@@ -246,6 +262,23 @@ impl Layout {
             records,
         ))
     }
+}
+
+/// Without `--features`: every column, except that a header's identifier and label columns
+/// (`id`, `*_id`, `key`, `name`, `label`, `species`, `class`, `target`) are passed through,
+/// since a model never takes them as features.
+fn default_features(names: &[String], has_header: bool) -> Vec<usize> {
+    let passthrough = |name: &str| {
+        let n = name.trim().to_ascii_lowercase();
+        matches!(
+            n.as_str(),
+            "id" | "key" | "name" | "label" | "species" | "class" | "target" | "variety"
+        ) || n.ends_with("_id")
+            || n.ends_with("-id")
+    };
+    (0..names.len())
+        .filter(|&i| !(has_header && passthrough(&names[i])))
+        .collect()
 }
 
 /// A row that will not be scored, and why.

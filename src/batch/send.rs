@@ -120,6 +120,21 @@ fn fatal_for_run(err: &AwsError) -> Option<Exit> {
     }
 }
 
+/// The XGBoost container's feature-count error (AWS_WIRE section 5), as `(sent, expected)`.
+/// Every row has the same number of feature columns, so once a single row is refused for its
+/// feature count (splitting gets there in a few requests) they all will be: the run stops
+/// with a usage error instead of rejecting the whole file row by row.
+fn feature_count_mismatch(reason: &str) -> Option<(u64, u64)> {
+    let rest = reason.split("Feature size of csv inference data ").nth(1)?;
+    let (sent, rest) = rest.split_once(' ')?;
+    let expected = rest
+        .split("feature size of trained model ")
+        .nth(1)?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?;
+    Some((sent.parse().ok()?, expected.parse().ok()?))
+}
+
 struct Worker<'a> {
     ctx: &'a Ctx,
     hist: Histogram<u64>,
@@ -285,7 +300,21 @@ impl Worker<'_> {
             queue.push_back(sends);
         }
         while let Some(group) = queue.pop_front() {
-            match self.attempt(&batch, &group).await {
+            let outcome = match self.attempt(&batch, &group).await {
+                Outcome::Split(reason)
+                    if group.len() == 1 && feature_count_mismatch(&reason).is_some() =>
+                {
+                    let (sent, expected) = feature_count_mismatch(&reason).unwrap_or_default();
+                    Outcome::Fatal(
+                        CliError::usage(format!(
+                            "the model takes {expected} features but each row sends {sent}: choose the feature columns with --features"
+                        ))
+                        .hint("for example --features sepal_length,sepal_width,petal_length,petal_width (names from the header, or 1-based column numbers); the other columns are passed through to the output"),
+                    )
+                }
+                other => other,
+            };
+            match outcome {
                 Outcome::Scored(preds) => {
                     for (&i, p) in group.iter().zip(preds) {
                         results[i] = Some(Ok(p));
@@ -538,6 +567,13 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&j).unwrap();
         assert_eq!(v["species"], "setosa");
         assert_eq!(v["probabilities"][2], 3.2e-05);
+    }
+
+    #[test]
+    fn feature_count_errors_are_recognised() {
+        let msg = "the Lambda function failed: ModelError: ... Received client error (400) from primary with message \"Unable to evaluate payload provided: Feature size of csv inference data 5 is not consistent with feature size of trained model 4.\". See ...";
+        assert_eq!(feature_count_mismatch(msg), Some((5, 4)));
+        assert_eq!(feature_count_mismatch("ModelError: something else"), None);
     }
 
     #[test]
