@@ -23,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Send one signed prediction request and print the result.
     Predict(PredictArgs),
+    /// Score a whole CSV file: in order, with retries, resumable; nothing lost.
+    Batch(crate::batch::BatchArgs),
     /// Run the local API Gateway -> Lambda -> SageMaker emulator until Ctrl-C.
     Serve(crate::emulator::serve::ServeArgs),
     /// Load test: fixed arrival rate, latency from due time, per-hop percentiles.

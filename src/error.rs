@@ -18,6 +18,10 @@ pub enum Exit {
     Server = 5,
     /// Timeout, connection refused or reset, TLS or DNS failure.
     Network = 6,
+    /// `batch` finished but some rows were rejected (see the rejects file).
+    Rejected = 7,
+    /// Stopped by Ctrl-C or SIGTERM (128 + SIGINT).
+    Interrupted = 130,
 }
 
 impl Exit {

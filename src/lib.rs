@@ -2,6 +2,7 @@
 //! served as API Gateway (IAM auth) -> Lambda -> SageMaker real-time endpoints.
 
 pub mod awserror;
+pub mod batch;
 pub mod bench;
 pub mod cli;
 pub mod client;
@@ -27,6 +28,7 @@ use crate::predict::{BodySource, Output, PredictOptions};
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Predict(args) => run_predict(args).await,
+        Command::Batch(args) => batch::run(args).await,
         Command::Serve(args) => {
             emulator::serve::serve(args).await?;
             Ok(Exit::Ok)
