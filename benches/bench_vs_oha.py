@@ -120,7 +120,7 @@ def main():
         print()
         print("| target rps | iris-cli achieved/target | iris-cli lag p99 | iris-cli response p99 | iris-cli service p99 | iris-cli ok | oha achieved/target | oha lag p99 | oha p99 (corrected) | oha 200s |")
         print("|---|---|---|---|---|---|---|---|---|---|")
-        for rate in [int(r) for r in args.rates.split(",")]:
+        for rate in [int(r) for r in args.rates.split(",") if r]:
             ia, il, ip, isv, iok, oa, op, ook = [], [], [], [], [], [], [], []
             for _ in range(args.repeat):
                 v, _ = iris_bench(args.iris, env, [
@@ -151,6 +151,8 @@ def main():
         print("|---|---|---|---|")
         print(f"| successful requests/s | {mi:.0f} | {mo:.0f} | {mi/mo:.2f} |", flush=True)
         print()
+        if args.rss_seconds <= 10:
+            return
         at = (10, args.rss_seconds - 1)
         v, rss = iris_bench(args.iris, env, [
             "--rps", "5000", "--duration", f"{args.rss_seconds}s",

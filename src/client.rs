@@ -2,7 +2,7 @@
 //! exactly the signed headers, and decode what came back.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -67,6 +67,9 @@ pub struct Signer {
     pub target: Target,
     /// Milliseconds added to the local clock when signing.
     offset_ms: AtomicI64,
+    /// Bumped whenever the credentials or the clock offset change, so that callers caching
+    /// signatures know theirs are stale.
+    generation: AtomicU64,
 }
 
 impl Signer {
@@ -84,7 +87,14 @@ impl Signer {
             refreshing: tokio::sync::Mutex::new(()),
             target,
             offset_ms: AtomicI64::new(if ahead { ms } else { -ms }),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// Changes whenever a signature made now could differ from one made earlier in the same
+    /// second (new credentials, corrected clock).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The credentials in use now.
@@ -124,6 +134,7 @@ impl Signer {
                     .credentials
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+                self.generation.fetch_add(1, Ordering::AcqRel);
                 Ok(())
             }
             Err(err) => {
@@ -181,6 +192,7 @@ impl Signer {
             Err(behind) => -i64::try_from(behind.duration().as_millis()).ok()?,
         };
         let before = self.offset_ms.swap(skew_ms, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::AcqRel);
         Some((skew_ms - before) / 1000)
     }
 }

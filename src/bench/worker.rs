@@ -108,29 +108,70 @@ fn transport_error(e: &reqwest::Error) -> ErrorKind {
     }
 }
 
-/// Sign (now: a fresh `x-amz-date`) and send one request; read the whole body so the
-/// connection can be reused.
+/// Signed headers per (target, body), reused within one second.
+///
+/// `x-amz-date` has a resolution of one second, so every request of the same body signed in
+/// the same second with the same credentials carries byte-for-byte the same signature: signing
+/// it again would only burn CPU that the load generator needs. The cache is keyed by the
+/// signing second and the signer's generation (new credentials or a corrected clock), so each
+/// request still goes out with a fresh, current `x-amz-date`, exactly as if signed at send time.
+#[derive(Default)]
+struct SignCache {
+    slots: Vec<Option<(u64, u64, HeaderMap)>>,
+}
+
+impl SignCache {
+    fn headers(
+        &mut self,
+        slot: usize,
+        target: &BenchTarget,
+        body: &[u8],
+    ) -> Result<HeaderMap, ErrorKind> {
+        let second = target
+            .signer
+            .now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let generation = target.signer.generation();
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, || None);
+        }
+        if let Some((s, g, headers)) = &self.slots[slot] {
+            if *s == second && *g == generation {
+                return Ok(headers.clone());
+            }
+        }
+        let signed = target
+            .signer
+            .sign(&target.headers, body)
+            .map_err(|_| ErrorKind::Connection)?;
+        let mut headers = HeaderMap::with_capacity(signed.headers.len());
+        for (name, value) in &signed.headers {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.append(n, v);
+            }
+        }
+        self.slots[slot] = Some((second, generation, headers.clone()));
+        Ok(headers)
+    }
+}
+
+/// Sign (a current `x-amz-date`) and send one request; read the whole body so the connection
+/// can be reused.
 async fn exchange(
     client: &reqwest::Client,
     target: &BenchTarget,
+    cache: &mut SignCache,
+    slot: usize,
     body: Bytes,
 ) -> Result<Answer, ErrorKind> {
     // Cheap unless temporary credentials are within minutes of expiry; a failure to refresh
     // expired credentials shows up as rejected signatures.
     let _ = target.signer.ensure_fresh().await;
-    let signed = target
-        .signer
-        .sign(&target.headers, &body)
-        .map_err(|_| ErrorKind::Connection)?;
-    let mut headers = HeaderMap::with_capacity(signed.headers.len());
-    for (name, value) in &signed.headers {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.append(n, v);
-        }
-    }
+    let headers = cache.headers(slot, target, &body)?;
     let response = client
         .post(target.signer.target.url.clone())
         .headers(headers)
@@ -172,6 +213,8 @@ async fn worker(
 ) {
     let shard = &sh.shards[id % sh.shards.len()];
     let n_targets = sh.targets.len() as u64;
+    let max_bodies = sh.targets.iter().map(|t| t.bodies.len()).max().unwrap_or(1);
+    let mut cache = SignCache::default();
     loop {
         if *stop.borrow() {
             break;
@@ -216,12 +259,14 @@ async fn worker(
         };
         let ti = (i % n_targets) as usize;
         let target = &sh.targets[ti];
-        let body = target.bodies[((i / n_targets) % target.bodies.len() as u64) as usize].clone();
+        let body_index = ((i / n_targets) % target.bodies.len() as u64) as usize;
+        let body = target.bodies[body_index].clone();
+        let slot = ti * max_bodies + body_index;
         let sent = Instant::now();
         sh.in_flight.fetch_add(1, Relaxed);
         let outcome = tokio::select! {
             biased;
-            r = exchange(&sh.client, target, body) => Some(r),
+            r = exchange(&sh.client, target, &mut cache, slot, body) => Some(r),
             _ = abort.wait_for(|v| *v) => None,
         };
         let done = Instant::now();
