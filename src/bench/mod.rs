@@ -451,6 +451,8 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Exit> {
         plan,
         targets,
         client,
+        timeout: args.http.timeout,
+        connect_timeout: args.http.connect_timeout,
         hdr_log: args.hdr_log.clone(),
         progress,
     })

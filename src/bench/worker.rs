@@ -63,6 +63,9 @@ pub struct EngineConfig {
     pub plan: Plan,
     pub targets: Vec<BenchTarget>,
     pub client: reqwest::Client,
+    /// For the direct loopback connections (reqwest has its own copy).
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
     pub hdr_log: Option<std::path::PathBuf>,
     /// Redraw a progress line on stderr each second.
     pub progress: bool,
@@ -72,6 +75,8 @@ struct Shared {
     plan: Plan,
     targets: Vec<BenchTarget>,
     client: reqwest::Client,
+    timeout: Duration,
+    connect_timeout: Duration,
     t0: Instant,
     /// Open loop: claims stop at this index (warmup requests + `--requests`).
     index_limit: Option<u64>,
@@ -162,16 +167,32 @@ impl SignCache {
 /// Sign (a current `x-amz-date`) and send one request; read the whole body so the connection
 /// can be reused.
 async fn exchange(
-    client: &reqwest::Client,
-    target: &BenchTarget,
+    sh: &Shared,
+    conns: &mut [Option<Direct>],
+    ti: usize,
     cache: &mut SignCache,
     slot: usize,
     body: Bytes,
 ) -> Result<Answer, ErrorKind> {
+    let target = &sh.targets[ti];
     // Cheap unless temporary credentials are within minutes of expiry; a failure to refresh
     // expired credentials shows up as rejected signatures.
     let _ = target.signer.ensure_fresh().await;
     let headers = cache.headers(slot, target, &body)?;
+    if let Some(direct) = conns[ti].as_mut() {
+        let answer = tokio::time::timeout(
+            sh.timeout,
+            direct.exchange(target, headers, body, sh.connect_timeout),
+        )
+        .await
+        .unwrap_or(Err(ErrorKind::Timeout));
+        if answer.is_err() {
+            // The connection's state is unknown: the next request opens a new one.
+            direct.sender = None;
+        }
+        return answer;
+    }
+    let client = &sh.client;
     let response = client
         .post(target.signer.target.url.clone())
         .headers(headers)
@@ -192,16 +213,117 @@ async fn exchange(
         HeaderMap::new()
     };
     let body = response.bytes().await.map_err(|e| transport_error(&e))?;
-    let error = classify(status, &headers, &body);
+    Ok(answer(target, status, &headers, server_timing, &body))
+}
+
+fn answer(
+    target: &BenchTarget,
+    status: u16,
+    headers: &HeaderMap,
+    server_timing: Option<String>,
+    body: &[u8],
+) -> Answer {
+    let error = classify(status, headers, body);
     if error == Some(ErrorKind::SignatureRejected) {
         // A skewed clock: sign the next requests with the server's time.
-        target.signer.correct_from_date(&headers);
+        target.signer.correct_from_date(headers);
     }
-    Ok(Answer {
+    Answer {
         status,
         server_timing,
         error,
-    })
+    }
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>;
+
+/// One worker's own HTTP/1.1 keep-alive connection to a plain-http loopback target (the
+/// emulator, a local mock): no pool to share or lock, as oha and wrk do it. Anything else
+/// (TLS, proxies, real AWS) goes through reqwest.
+struct Direct {
+    addr: String,
+    path: http::Uri,
+    sender: Option<Sender>,
+}
+
+impl Direct {
+    /// `Some` for `http://` URLs whose host is loopback.
+    fn for_url(url: &url::Url) -> Option<Direct> {
+        let loopback = match url.host()? {
+            url::Host::Ipv4(ip) => ip.is_loopback(),
+            url::Host::Ipv6(ip) => ip.is_loopback(),
+            url::Host::Domain(d) => d == "localhost",
+        };
+        if url.scheme() != "http" || !loopback {
+            return None;
+        }
+        let host = url.host_str()?;
+        let addr = format!("{host}:{}", url.port_or_known_default()?);
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        Some(Direct {
+            // `host_str` keeps an IPv6 literal's brackets, as a socket address string wants.
+            addr,
+            path: path.parse().ok()?,
+            sender: None,
+        })
+    }
+
+    async fn connect(&mut self, connect_timeout: Duration) -> Result<&mut Sender, ErrorKind> {
+        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            let stream = tokio::time::timeout(
+                connect_timeout,
+                tokio::net::TcpStream::connect(self.addr.as_str()),
+            )
+            .await
+            .map_err(|_| ErrorKind::Timeout)?
+            .map_err(|_| ErrorKind::Connection)?;
+            let _ = stream.set_nodelay(true);
+            let (sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .map_err(|_| ErrorKind::Connection)?;
+            tokio::spawn(conn);
+            self.sender = Some(sender);
+        }
+        self.sender.as_mut().ok_or(ErrorKind::Connection)
+    }
+
+    async fn exchange(
+        &mut self,
+        target: &BenchTarget,
+        headers: HeaderMap,
+        body: Bytes,
+        connect_timeout: Duration,
+    ) -> Result<Answer, ErrorKind> {
+        use http_body_util::BodyExt;
+        let path = self.path.clone();
+        let sender = self.connect(connect_timeout).await?;
+        sender.ready().await.map_err(|_| ErrorKind::Connection)?;
+        let mut request = http::Request::post(path)
+            .body(http_body_util::Full::new(body))
+            .map_err(|_| ErrorKind::Connection)?;
+        *request.headers_mut() = headers;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|_| ErrorKind::Connection)?;
+        let (parts, incoming) = response.into_parts();
+        let body = incoming
+            .collect()
+            .await
+            .map_err(|_| ErrorKind::Connection)?
+            .to_bytes();
+        let status = parts.status.as_u16();
+        let server_timing = parts
+            .headers
+            .get("server-timing")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(answer(target, status, &parts.headers, server_timing, &body))
+    }
 }
 
 /// The worker loop.
@@ -215,6 +337,11 @@ async fn worker(
     let n_targets = sh.targets.len() as u64;
     let max_bodies = sh.targets.iter().map(|t| t.bodies.len()).max().unwrap_or(1);
     let mut cache = SignCache::default();
+    let mut conns: Vec<Option<Direct>> = sh
+        .targets
+        .iter()
+        .map(|t| Direct::for_url(&t.signer.target.url))
+        .collect();
     loop {
         if *stop.borrow() {
             break;
@@ -266,7 +393,7 @@ async fn worker(
         sh.in_flight.fetch_add(1, Relaxed);
         let outcome = tokio::select! {
             biased;
-            r = exchange(&sh.client, target, &mut cache, slot, body) => Some(r),
+            r = exchange(&sh, &mut conns, ti, &mut cache, slot, body) => Some(r),
             _ = abort.wait_for(|v| *v) => None,
         };
         let done = Instant::now();
@@ -373,6 +500,8 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         plan: cfg.plan.clone(),
         targets: cfg.targets,
         client: cfg.client,
+        timeout: cfg.timeout,
+        connect_timeout: cfg.connect_timeout,
         t0,
         index_limit,
         next: AtomicU64::new(0),
