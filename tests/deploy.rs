@@ -1,6 +1,6 @@
-//! Runs deploy/'s Python suite (reference Lambda with moto, template checks, and the parity test
-//! that the emulator's Lambda and deploy/lambda/handler.py answer byte for byte alike) against
-//! this build's binary, so `cargo test` covers it.
+//! Runs deploy/'s Python suite (reference Lambda with moto, template and k8s manifest checks,
+//! and the parity test that the emulator's Lambda and deploy/lambda/handler.py answer byte for
+//! byte alike) against this build's binary, so `cargo test` covers it.
 
 use std::process::Command;
 
@@ -12,6 +12,7 @@ fn deploy_python_suite() {
             "-m",
             "pytest",
             "deploy/tests",
+            "deploy/k8s",
             "-q",
             "-p",
             "no:cacheprovider",
