@@ -3,66 +3,18 @@
 //! evaluated here, with the digits the XGBoost container prints.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
+mod common;
+use common::{run, Env, Run};
 use iris_cli::emulator::auth::{TEST_ACCESS_KEY, TEST_SECRET_KEY};
 use iris_cli::emulator::model::Model;
 use iris_cli::emulator::pyfloat::push_repr_f32;
 use iris_cli::emulator::{Emulator, EmulatorConfig, Faults, Latencies, LatencyDist};
 
 const CLASSES: [&str; 3] = ["setosa", "versicolor", "virginica"];
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    /// The binary with no AWS settings from the developer's machine.
-    fn std_cmd(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("iris-cli"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_")
-                || key.starts_with("IRIS_")
-                || key.ends_with("_PROXY")
-                || key.ends_with("_proxy")
-            {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env("HOME", self.dir.path())
-            .env("AWS_CONFIG_FILE", self.path("aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", self.path("aws-credentials"))
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("NO_COLOR", "1")
-            .current_dir(self.dir.path());
-        cmd
-    }
-
-    fn iris(&self) -> Command {
-        let mut cmd = Command::from_std(self.std_cmd());
-        cmd.timeout(Duration::from_secs(90));
-        cmd
-    }
-}
 
 /// `batch` against `emu`'s API route, signed with the test key.
 fn api_args(emu: &Emulator) -> Vec<String> {
@@ -93,28 +45,6 @@ fn sagemaker_args(emu: &Emulator) -> Vec<String> {
         "--secret-key".into(),
         TEST_SECRET_KEY.into(),
     ]
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cmd: &mut Command) -> Run {
-    let out = cmd.output().unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(
-        !run.stdout.contains(TEST_SECRET_KEY) && !run.stderr.contains(TEST_SECRET_KEY),
-        "the secret leaked:\n{}\n{}",
-        run.stdout,
-        run.stderr
-    );
-    run
 }
 
 fn ok(run: &Run) {

@@ -2,96 +2,35 @@
 //! in-process emulator on 127.0.0.1:0 (which verifies every signature), with a scrubbed AWS
 //! environment. Assertions are on counts and lower bounds, never on speed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use assert_cmd::Command;
+
+mod common;
+use common::{run, Env, Run};
 use iris_cli::emulator::auth::{TEST_ACCESS_KEY, TEST_SECRET_KEY};
 use iris_cli::emulator::{Emulator, EmulatorConfig, Faults, Latencies};
 use serde_json::Value;
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn clean(&self, cmd: &mut std::process::Command) {
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_")
-                || key.starts_with("IRIS_")
-                || key.ends_with("_PROXY")
-                || key.ends_with("_proxy")
-            {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env("HOME", self.dir.path())
-            .env("AWS_CONFIG_FILE", self.path("aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", self.path("aws-credentials"))
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("NO_COLOR", "1");
-    }
-
-    /// `iris-cli bench` against `emu`'s API with the built-in test key.
-    fn bench(&self, emu: &Emulator) -> Command {
-        let mut std_cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("iris-cli"));
-        self.clean(&mut std_cmd);
-        let mut cmd = Command::from_std(std_cmd);
-        cmd.args([
-            "bench",
-            "--quiet",
-            "--region",
-            "us-east-1",
-            "--url",
-            &emu.invoke_url(),
-        ])
-        .args([
-            "--access-key",
-            TEST_ACCESS_KEY,
-            "--secret-key",
-            TEST_SECRET_KEY,
-        ])
-        .timeout(Duration::from_secs(90));
-        cmd
-    }
-
-    fn iris(&self) -> Command {
-        let mut std_cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("iris-cli"));
-        self.clean(&mut std_cmd);
-        let mut cmd = Command::from_std(std_cmd);
-        cmd.timeout(Duration::from_secs(60));
-        cmd
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cmd: &mut Command) -> Run {
-    let out = cmd.output().unwrap();
-    let r = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(
-        !r.stdout.contains(TEST_SECRET_KEY) && !r.stderr.contains(TEST_SECRET_KEY),
-        "the secret leaked"
-    );
-    r
+/// `iris-cli bench` against `emu`'s API with the built-in test key.
+fn bench(env: &Env, emu: &Emulator) -> Command {
+    let mut cmd = env.iris();
+    cmd.args([
+        "bench",
+        "--quiet",
+        "--region",
+        "us-east-1",
+        "--url",
+        &emu.invoke_url(),
+    ])
+    .args([
+        "--access-key",
+        TEST_ACCESS_KEY,
+        "--secret-key",
+        TEST_SECRET_KEY,
+    ]);
+    cmd
 }
 
 fn json(r: &Run) -> Value {
@@ -120,9 +59,7 @@ fn f(v: &Value, path: &str) -> f64 {
 fn sends_exactly_the_requested_count_and_reports_the_schema() {
     let env = Env::new();
     let emu = emulator(Faults::default());
-    let r = run(env
-        .bench(&emu)
-        .args(["--rps", "100", "--requests", "500", "-o", "json"]));
+    let r = run(bench(&env, &emu).args(["--rps", "100", "--requests", "500", "-o", "json"]));
     let v = json(&r);
     assert_eq!(v["requests"]["sent"], 500);
     assert_eq!(v["requests"]["ok"], 500);
@@ -168,7 +105,7 @@ fn a_stall_shows_in_response_time_not_in_service_time() {
         stall_for: Some(Duration::from_secs(1)),
         ..Default::default()
     });
-    let r = run(env.bench(&emu).args([
+    let r = run(bench(&env, &emu).args([
         "--rps",
         "200",
         "--duration",
@@ -197,7 +134,7 @@ fn lag_is_reported_when_one_slot_cannot_keep_up() {
         latency: Latencies::parse("model=40ms").unwrap(),
         ..Default::default()
     });
-    let r = run(env.bench(&emu).args([
+    let r = run(bench(&env, &emu).args([
         "--rps",
         "50",
         "--duration",
@@ -258,8 +195,7 @@ fn merged_logs_equal_one_histogram_of_both_runs() {
     });
     let (a, b) = (env.path("a.hlog"), env.path("b.hlog"));
     for (log, rps) in [(&a, "150"), (&b, "100")] {
-        let r = run(env
-            .bench(&emu)
+        let r = run(bench(&env, &emu)
             .args(["--rps", rps, "--requests", "150", "--hdr-log"])
             .arg(log));
         assert_eq!(r.code, 0, "{}", r.stderr);
@@ -323,8 +259,7 @@ fn both_targets_side_by_side_with_hop_percentiles_and_html() {
     let env = Env::new();
     let emu = emulator(Faults::default());
     let html = env.path("report.html");
-    let r = run(env
-        .bench(&emu)
+    let r = run(bench(&env, &emu)
         .args(["--rps", "100", "--requests", "100", "--target", "both"])
         .args([
             "--sagemaker-endpoint",
@@ -365,8 +300,7 @@ fn fail_if_sets_the_exit_code() {
     let env = Env::new();
     let emu = emulator(Faults::default());
     let args = ["--rps", "200", "--requests", "20"];
-    let r = run(env
-        .bench(&emu)
+    let r = run(bench(&env, &emu)
         .args(args)
         .args(["--fail-if", "p99<10s,errors<1%"]));
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
@@ -375,14 +309,14 @@ fn fail_if_sets_the_exit_code() {
         "{}",
         r.stdout
     );
-    let r = run(env.bench(&emu).args(args).args(["--fail-if", "p50<1us"]));
+    let r = run(bench(&env, &emu).args(args).args(["--fail-if", "p50<1us"]));
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stderr.contains("--fail-if broken: p50<1us"),
         "{}",
         r.stderr
     );
-    let r = run(env.bench(&emu).args(args).args(["--fail-if", "p99<fast"]));
+    let r = run(bench(&env, &emu).args(args).args(["--fail-if", "p99<fast"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("p99<fast"), "{}", r.stderr);
     assert_eq!(emu.stats().requests, 40);
@@ -392,9 +326,7 @@ fn fail_if_sets_the_exit_code() {
 fn failed_requests_are_counted_not_fatal() {
     let env = Env::new();
     let emu = emulator(Faults::default());
-    let mut std_cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("iris-cli"));
-    env.clean(&mut std_cmd);
-    let mut cmd = Command::from_std(std_cmd);
+    let mut cmd = env.iris();
     cmd.args([
         "bench",
         "-q",
@@ -445,8 +377,7 @@ fn ctrl_c_ends_the_run_and_still_reports() {
     let env = Env::new();
     let emu = emulator(Faults::default());
     let log = env.path("int.hlog");
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("iris-cli"));
-    env.clean(&mut cmd);
+    let mut cmd = env.std_cmd();
     cmd.args([
         "bench",
         "-q",

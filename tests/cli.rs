@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use assert_cmd::Command;
+
+mod common;
+use common::{run, Env, Run, WRONG_SECRET};
 use iris_cli::emulator::auth::{
     Action, KeyStore, Principal, TEST_ACCESS_KEY, TEST_SECRET_KEY, TEST_SESSION_TOKEN,
     TEST_TEMP_ACCESS_KEY, TEST_TEMP_SECRET_KEY,
@@ -18,80 +21,8 @@ use serde_json::Value;
 const SETOSA: &str = "5.1,3.5,1.4,0.2";
 const SETOSA_PROBS: &str = "[0.9531188011169434,0.024485334753990173,0.022395867854356766]";
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, name: &str) -> std::path::PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) -> std::path::PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    /// The binary with no AWS settings from the developer's machine.
-    fn iris(&self) -> Command {
-        let mut cmd = Command::cargo_bin("iris-cli").unwrap();
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_")
-                || key.starts_with("IRIS_")
-                || key.ends_with("_PROXY")
-                || key.ends_with("_proxy")
-            {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env("HOME", self.dir.path())
-            .env("AWS_CONFIG_FILE", self.path("aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", self.path("aws-credentials"))
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("NO_COLOR", "1")
-            .timeout(std::time::Duration::from_secs(60));
-        cmd
-    }
-}
-
 fn emulator() -> Emulator {
     Emulator::start_in_thread(EmulatorConfig::default()).unwrap()
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cmd: &mut Command) -> Run {
-    let out = cmd.output().unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    for secret in [
-        TEST_SECRET_KEY,
-        TEST_TEMP_SECRET_KEY,
-        TEST_SESSION_TOKEN,
-        "wrongSecretwrongSecret",
-    ] {
-        assert!(
-            !run.stdout.contains(secret) && !run.stderr.contains(secret),
-            "a secret leaked into the output:\n{}\n{}",
-            run.stdout,
-            run.stderr
-        );
-    }
-    run
 }
 
 fn json(run: &Run) -> Value {
@@ -368,7 +299,7 @@ fn wrong_secret_is_exit_3_and_names_the_secret() {
         "--access-key",
         TEST_ACCESS_KEY,
         "--secret-key",
-        "wrongSecretwrongSecret",
+        WRONG_SECRET,
     ]);
     let r = run(env.iris().args(&args));
     assert_eq!(r.code, 3, "{}", r.stderr);

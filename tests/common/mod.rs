@@ -1,0 +1,94 @@
+//! What every binary-level test needs: a scrubbed environment for the built `iris-cli` (no AWS
+//! settings from the developer's machine can make a test pass) and a run that checks no secret
+//! ever reached its output.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use iris_cli::emulator::auth::{TEST_SECRET_KEY, TEST_SESSION_TOKEN, TEST_TEMP_SECRET_KEY};
+
+/// A secret the tests pass on purpose as a wrong key; it must never be echoed either.
+pub const WRONG_SECRET: &str = "wrongSecretwrongSecret";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// The binary, run in the temporary directory, with no `AWS_*`/`IRIS_*`/proxy variables,
+    /// a temporary HOME and shared files, and instance metadata disabled.
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("iris-cli"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AWS_")
+                || key.starts_with("IRIS_")
+                || key.ends_with("_PROXY")
+                || key.ends_with("_proxy")
+            {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("HOME", self.dir.path())
+            .env("AWS_CONFIG_FILE", self.path("aws-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.path("aws-credentials"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("NO_COLOR", "1")
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    /// `std_cmd` as an assert_cmd command, bounded in time.
+    pub fn iris(&self) -> Command {
+        let mut cmd = Command::from_std(self.std_cmd());
+        cmd.timeout(Duration::from_secs(90));
+        cmd
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run `cmd`; fails the test if any test secret appears in its output.
+pub fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().unwrap();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    for secret in [
+        TEST_SECRET_KEY,
+        TEST_TEMP_SECRET_KEY,
+        TEST_SESSION_TOKEN,
+        WRONG_SECRET,
+    ] {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "a secret leaked into the output:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+    run
+}
