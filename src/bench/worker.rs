@@ -81,6 +81,8 @@ struct Shared {
     /// Open loop: claims stop at this index (warmup requests + `--requests`).
     index_limit: Option<u64>,
     next: AtomicU64,
+    /// Open loop: one permit per request whose due time has come, released by the pacer.
+    pacer: Option<Arc<tokio::sync::Semaphore>>,
     measured: AtomicU64,
     warmup_sent: AtomicU64,
     in_flight: AtomicI64,
@@ -346,6 +348,17 @@ async fn worker(
         if *stop.borrow() {
             break;
         }
+        if let Some(pacer) = &sh.pacer {
+            // Wait for the pacer to say a request is due; permits pile up while every worker
+            // is busy, so a late request is still sent (and measured from its due time).
+            tokio::select! {
+                permit = pacer.acquire() => match permit {
+                    Ok(p) => p.forget(),
+                    Err(_) => break,
+                },
+                _ = stop.wait_for(|v| *v) => break,
+            }
+        }
         let i = sh.next.fetch_add(1, Relaxed);
         let (due, warm) = match &sh.plan.load {
             Load::Open(schedule) => {
@@ -464,6 +477,49 @@ impl Interrupt {
 const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
 
 /// Run the plan; returns the merged measurements.
+/// The open loop's clock: a plain thread that sleeps until each request's computed due time
+/// (`std::thread::sleep` wakes within tens of microseconds, where tokio's timer wheel has 1 ms
+/// ticks and would add up to a millisecond of lag to every request) and then releases one
+/// permit. When the schedule ends it releases one more permit per worker: each claims an index
+/// past the end, sees it, and stops (closing the semaphore instead would strand permits not
+/// yet taken, and with them the last requests).
+fn spawn_pacer(
+    schedule: Schedule,
+    t0: Instant,
+    index_limit: Option<u64>,
+    end: Option<Duration>,
+    workers: usize,
+    done: Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<Arc<tokio::sync::Semaphore>> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(0));
+    let permits = sem.clone();
+    let t0 = t0.into_std();
+    std::thread::Builder::new()
+        .name("iris-bench-pacer".into())
+        .spawn(move || {
+            let mut i = 0u64;
+            while !done.load(Relaxed) && index_limit.is_none_or(|limit| i < limit) {
+                let Some(offset) = schedule.due(i) else { break };
+                if end.is_some_and(|end| offset >= end) {
+                    break;
+                }
+                let at = t0 + offset;
+                loop {
+                    let now = std::time::Instant::now();
+                    if now >= at || done.load(Relaxed) {
+                        break;
+                    }
+                    // Short naps, so that the end of a run is noticed promptly.
+                    std::thread::sleep((at - now).min(Duration::from_millis(50)));
+                }
+                permits.add_permits(1);
+                i += 1;
+            }
+            permits.add_permits(workers);
+        })?;
+    Ok(sem)
+}
+
 pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
     let mut interrupt = Interrupt::new()?;
     let names: Vec<&str> = cfg.targets.iter().map(|t| t.name.as_str()).collect();
@@ -496,6 +552,18 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         }
         Load::Closed => (None, None),
     };
+    let pacer_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pacer = match &cfg.plan.load {
+        Load::Open(schedule) => Some(spawn_pacer(
+            schedule.clone(),
+            t0,
+            index_limit,
+            cfg.plan.end,
+            cfg.plan.workers,
+            pacer_done.clone(),
+        )?),
+        Load::Closed => None,
+    };
     let sh = Arc::new(Shared {
         plan: cfg.plan.clone(),
         targets: cfg.targets,
@@ -505,6 +573,7 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         t0,
         index_limit,
         next: AtomicU64::new(0),
+        pacer,
         measured: AtomicU64::new(0),
         warmup_sent: AtomicU64::new(0),
         in_flight: AtomicI64::new(0),
@@ -552,6 +621,7 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
             }
         }
     }
+    pacer_done.store(true, Relaxed);
     let _ = done_tx.send(());
     let (totals, series, log) = collector.await??;
     if let Some(pb) = progress {
