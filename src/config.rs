@@ -14,6 +14,17 @@ pub enum TargetKind {
     SageMaker,
 }
 
+impl TargetKind {
+    /// The request Content-Type each endpoint expects: the API's JSON event, the XGBoost
+    /// container's CSV.
+    pub fn default_content_type(self) -> &'static str {
+        match self {
+            TargetKind::ApiGateway => "application/json",
+            TargetKind::SageMaker => "text/csv",
+        }
+    }
+}
+
 /// A resolved request target.
 #[derive(Debug, Clone)]
 pub struct Target {

@@ -105,13 +105,10 @@ fn request_body(kind: TargetKind, body: &BodySource) -> Vec<u8> {
 }
 
 fn request_headers(opts: &PredictOptions, kind: TargetKind) -> Vec<(String, String)> {
-    let content_type = opts.content_type.clone().unwrap_or_else(|| {
-        match kind {
-            TargetKind::ApiGateway => "application/json",
-            TargetKind::SageMaker => "text/csv",
-        }
-        .to_string()
-    });
+    let content_type = opts
+        .content_type
+        .clone()
+        .unwrap_or_else(|| kind.default_content_type().to_string());
     let mut headers = vec![("content-type".to_string(), content_type)];
     if let Some(accept) = &opts.accept {
         headers.push(("accept".to_string(), accept.clone()));

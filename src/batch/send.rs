@@ -42,13 +42,14 @@ pub struct Ctx {
 
 /// The headers every request carries (signed with it).
 pub fn request_headers(kind: TargetKind, extra: &[(String, String)]) -> Vec<(String, String)> {
-    let mut h = match kind {
-        TargetKind::ApiGateway => vec![("content-type".to_string(), "application/json".into())],
-        TargetKind::SageMaker => vec![
-            ("content-type".to_string(), "text/csv".into()),
-            ("accept".to_string(), "text/csv".into()),
-        ],
-    };
+    let mut h = vec![(
+        "content-type".to_string(),
+        kind.default_content_type().to_string(),
+    )];
+    if kind == TargetKind::SageMaker {
+        // The CSV lines batch parses, whatever the container would default to.
+        h.push(("accept".to_string(), "text/csv".into()));
+    }
     h.extend(extra.iter().cloned());
     h
 }

@@ -415,13 +415,10 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Exit> {
         .into_iter()
         .map(|signer| {
             let kind = signer.target.kind;
-            let content_type = args.content_type.clone().unwrap_or_else(|| {
-                match kind {
-                    TargetKind::ApiGateway => "application/json",
-                    TargetKind::SageMaker => "text/csv",
-                }
-                .into()
-            });
+            let content_type = args
+                .content_type
+                .clone()
+                .unwrap_or_else(|| kind.default_content_type().to_string());
             let mut headers = vec![("content-type".to_string(), content_type)];
             headers.extend(extra_headers.iter().cloned());
             BenchTarget {
