@@ -1,0 +1,177 @@
+//! Hostile conditions for the built binary (issue 11): a stderr that cannot be written, a
+//! closed stdout, a hanging `credential_process`, crafted interval logs. Every test is bounded
+//! in time.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+use common::Env;
+
+/// stderr to /dev/full (every write fails with ENOSPC) and, when `closed_stdout`, stdout to a
+/// pipe whose reader is already gone (every write fails with EPIPE).
+fn hostile(env: &Env, args: &[&str], closed_stdout: bool) -> std::process::Output {
+    let mut cmd = env.std_cmd();
+    cmd.args(args).stdin(Stdio::null()).stderr(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap(),
+    );
+    if closed_stdout {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        cmd.stdout(writer);
+    } else {
+        cmd.stdout(Stdio::piped());
+    }
+    let child = cmd.spawn().unwrap();
+    wait_bounded(child, Duration::from_secs(60))
+}
+
+fn wait_bounded(mut child: std::process::Child, limit: Duration) -> std::process::Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the command did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+const ROW: &str = "5.1,3.5,1.4,0.2";
+
+#[test]
+fn no_subcommand_panics_when_stderr_or_stdout_cannot_be_written() {
+    let env = Env::new();
+    env.write("in.csv", &format!("{ROW}\n1,x,3,4\n{ROW}\n"));
+    env.write("bad.hlog", "not a log\n");
+    // (arguments, expected exit code)
+    let cases: &[(&[&str], i32)] = &[
+        (&["predict", "--local", "--data", "x"], 2),
+        (&["predict", "--local", "--data", ROW, "-v"], 0),
+        (&["predict", "--local", "--data", ROW, "--dry-run"], 0),
+        (&["batch", "--local", "in.csv"], 7),
+        (
+            &[
+                "bench",
+                "--local",
+                "--rps",
+                "50",
+                "--requests",
+                "5",
+                "--quiet",
+            ],
+            0,
+        ),
+        (&["report", "merge", "bad.hlog"], 1),
+        (&["report", "merge", "missing.hlog"], 1),
+        (&["completions", "bash"], 0),
+        (&["man"], 0),
+        (&["predict", "--no-such-flag"], 2),
+    ];
+    for (args, code) in cases {
+        let out = hostile(&env, args, false);
+        assert_eq!(
+            out.status.code(),
+            Some(*code),
+            "{args:?} with stderr on /dev/full: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        // A closed stdout too: an error (exit 1 where there was output to write) or the
+        // expected code, never a panic (101) or a signal.
+        let out = hostile(&env, args, true);
+        let got = out.status.code();
+        assert!(
+            got == Some(*code) || got == Some(1),
+            "{args:?} with stderr on /dev/full and stdout closed: {got:?}"
+        );
+    }
+    // The prediction still reaches stdout.
+    let out = hostile(&env, &["predict", "--local", "--data", ROW], false);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("setosa"));
+}
+
+/// `serve` with stderr on /dev/full and so few file descriptors that accepts fail (EMFILE):
+/// once the connections are gone it answers again.
+#[test]
+fn serve_keeps_accepting_after_accept_errors_with_a_broken_stderr() {
+    let env = Env::new();
+    let bin = assert_cmd::cargo::cargo_bin("iris-cli");
+    // `ulimit -n` in a shell, then exec: the limit applies to the server only.
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "ulimit -n 48 && exec '{}' serve --listen 127.0.0.1:0",
+            bin.display()
+        ))
+        .current_dir(env.dir.path());
+    for (k, v) in env.std_cmd().get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap(),
+    );
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("export IRIS_URL=")
+        .unwrap()
+        .to_string();
+    let addr = url
+        .strip_prefix("http://")
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    // Exhaust the server's descriptors; accepts then fail with EMFILE.
+    let mut held = Vec::new();
+    for _ in 0..80 {
+        match TcpStream::connect(&addr) {
+            Ok(s) => held.push(s),
+            Err(_) => break,
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    // A plain GET: any HTTP answer shows the server is still accepting.
+    let answered = (0..50).any(|_| {
+        let Ok(mut s) = TcpStream::connect(&addr) else {
+            std::thread::sleep(Duration::from_millis(100));
+            return false;
+        };
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = write!(
+            s,
+            "GET /ping HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        );
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        if buf.starts_with(b"HTTP/1.1 ") {
+            true
+        } else {
+            std::thread::sleep(Duration::from_millis(100));
+            false
+        }
+    });
+    let alive = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(alive, "serve exited");
+    assert!(answered, "serve stopped accepting after accept errors");
+}
