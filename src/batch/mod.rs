@@ -22,6 +22,7 @@ pub mod checkpoint;
 pub mod control;
 pub mod input;
 pub mod output;
+pub mod paths;
 pub mod progress;
 pub mod send;
 
@@ -231,11 +232,6 @@ impl BatchOptions {
             .rejects
             .clone()
             .or_else(|| args.out.as_ref().map(|o| with_suffix(o, ".rejects.csv")));
-        if let (Some(out), Some(rej)) = (&args.out, &rejects) {
-            if out == rej {
-                return Err(CliError::usage("--rejects must differ from --out"));
-            }
-        }
         let extra_headers = args
             .http
             .headers
@@ -363,6 +359,8 @@ fn shell_word(s: &str) -> String {
 /// code (README, "Exit codes").
 pub async fn run(args: BatchArgs) -> anyhow::Result<Exit> {
     let opts = BatchOptions::from_args(&args)?;
+    // Before anything is opened for writing (even --restart's removals).
+    paths::check_distinct(&opts)?;
     let session = crate::session::Session::open(&args.target, &args.auth).await?;
     let http = crate::client::http_client(&crate::client::HttpSettings {
         timeout: args.http.timeout,
@@ -441,7 +439,7 @@ async fn pipeline(
     let stats = Arc::new(progress::Counters::default());
 
     // Resolve the checkpoint before touching any file.
-    let files = checkpoint::prepare(opts)?;
+    let mut files = checkpoint::prepare(opts)?;
 
     // The layout (header, features) is known before anything is written.
     let input = input::open(opts.input.as_deref())?;
@@ -452,6 +450,11 @@ async fn pipeline(
     if let Some(state) = &files.resume {
         checkpoint::check_compatible(state, &identity, &layout, opts)?;
     }
+    let out_header = match opts.format {
+        BatchFormat::Csv => output::csv_header(&layout, &opts.classes),
+        BatchFormat::Jsonl => String::new(),
+    };
+    checkpoint::verify_prefixes(&mut files, &out_header)?;
     let skip = files.resume.as_ref().map_or(0, |s| s.rows_done);
     stats.add_done_before(skip);
 
