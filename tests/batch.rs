@@ -813,6 +813,9 @@ fn refused_requests_are_split_and_a_feature_count_error_stops_the_run() {
         assert_eq!(stats.requests, 3, "{stats:?}");
         assert!(r.stderr.contains("2 split"), "{}", r.stderr);
         assert!(!env.path("out.csv").exists());
+        // Resuming would refuse the changed --features: the hint says --restart.
+        assert!(!r.stderr.contains("--resume"), "{}", r.stderr);
+        assert!(r.stderr.contains("--restart"), "{}", r.stderr);
     }
 }
 
@@ -1089,4 +1092,74 @@ fn a_second_run_into_the_same_out_fails_at_once() {
         std::fs::read_to_string(env.path("out.csv")).unwrap(),
         expected_output(&rows)
     );
+}
+
+/// Issue 11, item 10: reject line numbers are physical lines whatever the line ending (CRLF,
+/// CR only, LF), quoted line breaks included.
+#[test]
+fn reject_line_numbers_are_right_for_crlf_cr_and_lf_files() {
+    let env = Env::new();
+    let emu = Emulator::start_in_thread(EmulatorConfig::default()).unwrap();
+    let lines = [
+        "id,a,b,c,d",
+        "ok1,5.1,3.5,1.4,0.2",
+        "bad,5.1,x,1.4,0.2",
+        "\"multi",
+        "line\",5.1,3.5,1.4,0.2",
+        "short,1",
+        "ok2,6.6,3.0,4.4,1.4",
+    ];
+    for (name, eol) in [("lf", "\n"), ("crlf", "\r\n"), ("cr", "\r")] {
+        let file = format!("{name}.csv");
+        env.write(&file, &(lines.join(eol) + eol));
+        let rejects = format!("{name}.rejects.csv");
+        let r = run(env
+            .iris()
+            .args(args(api_args(&emu), &[&file, "--rejects", &rejects])));
+        assert_eq!(r.code, 7, "{name}: {}", r.stderr);
+        let got = std::fs::read_to_string(env.path(&rejects)).unwrap();
+        let got: Vec<&str> = got
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        assert_eq!(got, ["3", "6"], "{name}");
+        // The quoted line break is kept in the output, and the rows around it are scored.
+        assert_eq!(
+            r.stdout.matches("setosa,0,").count() + r.stdout.matches("versicolor,1,").count(),
+            3,
+            "{name}: {}",
+            r.stdout
+        );
+    }
+}
+
+/// Issue 11 item 13: a damaged gzip input stops the run with the line it reached and what
+/// resuming can do; the rows before it are checkpointed.
+#[test]
+fn a_truncated_gzip_input_names_the_line_and_says_how_to_go_on() {
+    let env = Env::new();
+    let emu = Emulator::start_in_thread(EmulatorConfig::default()).unwrap();
+    let (text, _) = id_csv(20_000);
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(text.as_bytes()).unwrap();
+    let gz = enc.finish().unwrap();
+    std::fs::write(env.path("in.csv.gz"), &gz[..gz.len() / 2]).unwrap();
+    let r = run(env.iris().args(args(
+        api_args(&emu),
+        &["in.csv.gz", "--features", "2,3,4,5", "--out", "out.csv"],
+    )));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let line: u64 = r
+        .stderr
+        .split("cannot read in.csv.gz near line ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", r.stderr));
+    assert!(line > 1000 && line < 20_000, "{line}: {}", r.stderr);
+    assert!(r.stderr.contains("--resume"), "{}", r.stderr);
+    assert!(r.stderr.contains("--restart"), "{}", r.stderr);
+    let done = rows_done(&env.path("out.csv.checkpoint")).unwrap();
+    assert!(done > 0 && done < line, "{done}");
 }

@@ -107,28 +107,99 @@ pub struct Layout {
     pub features: Vec<usize>,
 }
 
+/// Line breaks in the (decompressed) input, as the CSV reader's read-ahead passes them.
+/// The csv crate counts only `\n`, so its line numbers were one too low after a CRLF header
+/// and always 1 in a CR-only file; here `\r\n`, `\r` and `\n` each end one line.
+#[derive(Debug, Default)]
+struct Breaks {
+    /// Offsets of the breaks not yet passed by a record start.
+    offsets: std::collections::VecDeque<u64>,
+    /// Bytes seen.
+    seen: u64,
+    /// Breaks seen in all.
+    total: u64,
+    prev_cr: bool,
+}
+
+struct LineTracking<R> {
+    inner: R,
+    breaks: Arc<Mutex<Breaks>>,
+}
+
+impl<R: Read> Read for LineTracking<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut b = self.breaks.lock().unwrap_or_else(|e| e.into_inner());
+        let base = b.seen;
+        for (i, &c) in buf[..n].iter().enumerate() {
+            if c == b'\r' || (c == b'\n' && !b.prev_cr) {
+                b.offsets.push_back(base + i as u64);
+                b.total += 1;
+            }
+            b.prev_cr = c == b'\r';
+        }
+        b.seen += n as u64;
+        Ok(n)
+    }
+}
+
+/// Turns record start offsets (increasing) into 1-based line numbers.
+#[derive(Debug, Default)]
+pub struct LineCounter {
+    breaks: Arc<Mutex<Breaks>>,
+    passed: u64,
+}
+
+impl LineCounter {
+    /// The line of the record starting at `offset`.
+    pub fn line_at(&mut self, offset: u64) -> u64 {
+        let mut b = self.breaks.lock().unwrap_or_else(|e| e.into_inner());
+        while b.offsets.front().is_some_and(|&o| o < offset) {
+            b.offsets.pop_front();
+            self.passed += 1;
+        }
+        self.passed + 1
+    }
+
+    /// The line being read now (for errors with no position: a gzip stream that breaks).
+    fn current(&self) -> u64 {
+        self.breaks.lock().unwrap_or_else(|e| e.into_inner()).total + 1
+    }
+}
+
 /// The CSV records after the header.
 pub struct Records {
     rdr: csv::Reader<Box<dyn Read + Send>>,
     peeked: Option<csv::ByteRecord>,
+    lines: LineCounter,
+    /// The line where the last record returned by [`Records::next`] starts.
+    pub line: u64,
     pub name: String,
     pub bytes_read: Arc<AtomicU64>,
 }
 
 impl Records {
-    /// The next record into `rec`; false at the end.
+    /// The next record into `rec` (its line in `self.line`); false at the end.
     pub fn next(&mut self, rec: &mut csv::ByteRecord) -> anyhow::Result<bool> {
         if let Some(p) = self.peeked.take() {
             *rec = p;
-            return Ok(true);
+        } else {
+            let got = self.rdr.read_byte_record(rec).map_err(|e| {
+                let line = match e.position() {
+                    Some(p) => self.lines.line_at(p.byte()),
+                    None => self.lines.current(),
+                };
+                anyhow::Error::new(CliError::new(
+                    crate::error::Exit::Failure,
+                    format!("cannot read {} near line {line}: {e}", self.name),
+                ))
+            })?;
+            if !got {
+                return Ok(false);
+            }
         }
-        self.rdr.read_byte_record(rec).map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            anyhow::Error::new(CliError::new(
-                crate::error::Exit::Failure,
-                format!("cannot read {} near line {line}: {e}", self.name),
-            ))
-        })
+        self.line = self.lines.line_at(rec.position().map_or(0, |p| p.byte()));
+        Ok(true)
     }
 }
 
@@ -146,14 +217,21 @@ fn text(cell: &[u8]) -> std::borrow::Cow<'_, str> {
 impl Layout {
     /// Read the first record, decide whether it is a header, resolve `--features`.
     pub fn detect(input: Input, opts: &BatchOptions) -> anyhow::Result<(Layout, Records)> {
+        let breaks = Arc::new(Mutex::new(Breaks::default()));
+        let tracked: Box<dyn Read + Send> = Box::new(LineTracking {
+            inner: input.reader,
+            breaks: breaks.clone(),
+        });
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .buffer_capacity(64 * 1024)
-            .from_reader(input.reader);
+            .from_reader(tracked);
         let mut first = csv::ByteRecord::new();
         let mut records = Records {
             peeked: None,
+            lines: LineCounter { breaks, passed: 0 },
+            line: 0,
             name: input.name.clone(),
             bytes_read: input.bytes_read,
             rdr: csv::ReaderBuilder::new().from_reader(Box::new(std::io::empty())),
@@ -580,8 +658,8 @@ pub fn read_batches(
         seq += 1;
     }
     let rpr = opts.rows_per_request;
-    // A record read but not yet placed (it did not fit the previous batch's body).
-    let mut carry: Option<csv::ByteRecord> = None;
+    // A record read but not yet placed (it did not fit the previous batch's body), and its line.
+    let mut carry: Option<(csv::ByteRecord, u64)> = None;
     loop {
         if stop.is_stopping() {
             return Ok(ReadEnd {
@@ -603,24 +681,23 @@ pub fn read_batches(
         let mut body = 16usize;
         let mut eof = false;
         while batch.slots.len() < rpr {
-            let r = match carry.take() {
-                Some(r) => r,
+            let (r, line) = match carry.take() {
+                Some(c) => c,
                 None => {
                     if !records.next(&mut rec)? {
                         eof = true;
                         break;
                     }
-                    rec.clone()
+                    (rec.clone(), records.line)
                 }
             };
-            let line = r.position().map_or(0, |p| p.line());
             let before = (batch.slots.len(), batch.text.len());
             if let Some(n) = enc.push(&r, line, &mut batch) {
                 if body + n > MAX_BODY_BYTES && before.0 > 0 {
                     // Does not fit: undo and start the next batch with it.
                     batch.slots.truncate(before.0);
                     batch.text.truncate(before.1);
-                    carry = Some(r);
+                    carry = Some((r, line));
                     break;
                 }
                 body += n;

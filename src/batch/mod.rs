@@ -402,6 +402,16 @@ impl Report {
         };
         if !self.complete {
             if let Some(err) = self.fatal {
+                // A usage error (the model refuses the feature count) needs other options,
+                // and --resume refuses changed output-shaping options: say --restart.
+                if err.exit == Exit::Usage {
+                    return Err(if self.resumable {
+                        err.hint("then start over with --restart (a run with other --features cannot be resumed)")
+                    } else {
+                        err
+                    }
+                    .into());
+                }
                 return Err(err.hint(resume_hint()).into());
             }
             if self.interrupted {
@@ -557,8 +567,11 @@ async fn pipeline(
     signals.abort();
     bar.finish();
 
-    let read_end = read_result?;
     let written = written?;
+    let read_end = match read_result {
+        Ok(end) => end,
+        Err(e) => return Err(read_failed(e, written.checkpointed).into()),
+    };
     let interrupted = stop.interrupted.load(Ordering::Relaxed);
     let fatal = stop.take_fatal();
     let complete = written.complete && read_end.eof && read_end.records == written.rows_done;
@@ -574,6 +587,23 @@ async fn pipeline(
         out: opts.out.clone(),
         rejects: opts.rejects.clone(),
     })
+}
+
+/// An input that stopped reading part-way (a damaged or truncated gzip stream, an I/O
+/// error): the rows before it are written and checkpointed, so say what resuming can do.
+fn read_failed(e: anyhow::Error, checkpointed: bool) -> CliError {
+    let (exit, hints) = crate::error::classify(&e);
+    let mut err = CliError::new(exit, format!("{e:#}"));
+    err.hints = hints;
+    if checkpointed {
+        err.hint(format!(
+            "the rows before it are written and checkpointed; if the input is unchanged (a passing read error), continue with: {}",
+            resume_command()
+        ))
+        .hint("if the file is damaged, --resume will refuse it once it changes: fix it and start over with --restart")
+    } else {
+        err
+    }
 }
 
 #[cfg(unix)]
