@@ -124,6 +124,7 @@ impl Session {
             None => CredentialSource::Chain {
                 profile: auth.profile.clone(),
                 region: target.scope.region.clone(),
+                timeout: auth.credentials_timeout,
             },
         };
         let resolved = credentials::resolve(&source).await?;

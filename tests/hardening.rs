@@ -175,3 +175,87 @@ fn serve_keeps_accepting_after_accept_errors_with_a_broken_stderr() {
     assert!(alive, "serve exited");
     assert!(answered, "serve stopped accepting after accept errors");
 }
+
+/// `predict` against a closed loopback port with credentials from the chain only.
+fn chain_predict(env: &Env, extra: &[&str]) -> (common::Run, Duration) {
+    let started = Instant::now();
+    let r = common::run(
+        env.iris()
+            .args([
+                "predict",
+                "--url",
+                "http://127.0.0.1:9/species/irispredict",
+                "--region",
+                "us-east-1",
+                "--data",
+                ROW,
+            ])
+            .args(extra),
+    );
+    (r, started.elapsed())
+}
+
+/// Issue 11, item 11: a `credential_process` that never answers is bounded by
+/// --credentials-timeout (exit 3, naming the cause) instead of hanging the command.
+#[test]
+fn a_hanging_credential_process_is_bounded() {
+    let env = Env::new();
+    env.write("aws-config", "[default]\ncredential_process = sleep 30\n");
+    let (r, took) = chain_predict(&env, &["--credentials-timeout", "1s"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    assert!(
+        r.stderr.contains("no AWS credentials within 1 s"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("--credentials-timeout"), "{}", r.stderr);
+}
+
+/// Issue 11, item 13: credentials a `credential_process` returns already expired are refused
+/// (exit 3, saying when they expired), not used until AWS rejects them.
+#[test]
+fn expired_credential_process_credentials_are_refused() {
+    let env = Env::new();
+    let json = format!(
+        r#"{{"Version":1,"AccessKeyId":"ASIAEXPIREDEXAMPLE01","SecretAccessKey":"{}","SessionToken":"{}","Expiration":"2020-01-02T03:04:05Z"}}"#,
+        iris_cli::emulator::auth::TEST_TEMP_SECRET_KEY,
+        iris_cli::emulator::auth::TEST_SESSION_TOKEN
+    );
+    let creds = env.write("creds.json", &json);
+    env.write(
+        "aws-config",
+        &format!("[default]\ncredential_process = cat {}\n", creds.display()),
+    );
+    let (r, _) = chain_predict(&env, &[]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("expired at Thu, 02 Jan 2020 03:04:05 GMT"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Issue 11, item 13: a malformed shared config file is named with its line (aws-config's
+/// parser knows both; the chain used to skip the file and say "no credentials").
+#[test]
+fn a_malformed_aws_config_is_named_with_file_and_line() {
+    let env = Env::new();
+    env.write(
+        "aws-config",
+        "[default]\nregion = us-east-1\n[profile broken\nx = 1\n",
+    );
+    let (r, _) = chain_predict(&env, &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let config = env.path("aws-config");
+    assert!(
+        r.stderr.contains(&format!(
+            "the AWS shared config is malformed: error parsing {} on line 3",
+            config.display()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.lines().filter(|l| l.contains("error:")).count(), 1);
+}
