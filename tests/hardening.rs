@@ -259,3 +259,80 @@ fn a_malformed_aws_config_is_named_with_file_and_line() {
     );
     assert_eq!(r.stderr.lines().filter(|l| l.contains("error:")).count(), 1);
 }
+
+/// A V2 histogram header (what hdrhistogram's deserializer reads) with the given claimed
+/// payload length and bounds, followed by `payload`.
+fn v2_plain(payload_len: u32, digits: u32, low: u64, high: u64, payload: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&0x1c84_9313u32.to_be_bytes());
+    b.extend_from_slice(&payload_len.to_be_bytes());
+    b.extend_from_slice(&0u32.to_be_bytes());
+    b.extend_from_slice(&digits.to_be_bytes());
+    b.extend_from_slice(&low.to_be_bytes());
+    b.extend_from_slice(&high.to_be_bytes());
+    b.extend_from_slice(&1f64.to_bits().to_be_bytes());
+    b.extend_from_slice(payload);
+    b
+}
+
+/// The compressed form, base64, as an interval log line.
+fn hlog_line(plain: &[u8]) -> String {
+    use base64::Engine as _;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(plain).unwrap();
+    let z = z.finish().unwrap();
+    let mut b = Vec::new();
+    b.extend_from_slice(&0x1c84_9314u32.to_be_bytes());
+    b.extend_from_slice(&(z.len() as u32).to_be_bytes());
+    b.extend_from_slice(&z);
+    format!(
+        "Tag=response,0.000,1.000,1.000,{}\n",
+        base64::engine::general_purpose::STANDARD.encode(b)
+    )
+}
+
+/// Issue 11, item 12: interval-log lines that claim huge payloads or bounds are refused
+/// before anything is allocated. Under a 1 GB address-space limit, `report merge` used to
+/// die allocating 2 GB for a 4 KB file.
+#[test]
+fn report_merge_refuses_crafted_hlog_lengths_without_allocating_them() {
+    let env = Env::new();
+    let bin = assert_cmd::cargo::cargo_bin("iris-cli");
+    let cases = [
+        (
+            v2_plain(0x7fff_ffff, 3, 1, 3_600_000_000, &[2; 64]),
+            "histogram says 2147483647 payload bytes, 64 present",
+        ),
+        (v2_plain(0, 5, 1, u64::MAX, &[]), "histogram too large"),
+    ];
+    for (i, (plain, want)) in cases.iter().enumerate() {
+        let name = format!("crafted{i}.hlog");
+        env.write(&name, &hlog_line(plain));
+        assert!(std::fs::metadata(env.path(&name)).unwrap().len() < 4096);
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -v 1000000 && exec '{}' report merge {name}",
+                bin.display()
+            ))
+            .current_dir(env.dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(&format!("{name}:1: {want}")), "{stderr}");
+    }
+    // A huge compressed stream (a deflate bomb) is cut off at the cap.
+    let mut bomb = v2_plain(64 << 20, 3, 1, 3_600_000_000, &[]);
+    bomb.resize(bomb.len() + (64 << 20), 0);
+    let line = hlog_line(&bomb);
+    assert!(line.len() < 200_000, "{}", line.len());
+    env.write("bomb.hlog", &line);
+    let r = common::run(env.iris().args(["report", "merge", "bomb.hlog"]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("histogram decompresses to more than"),
+        "{}",
+        r.stderr
+    );
+}
