@@ -1163,3 +1163,39 @@ fn a_truncated_gzip_input_names_the_line_and_says_how_to_go_on() {
     let done = rows_done(&env.path("out.csv.checkpoint")).unwrap();
     assert!(done > 0 && done < line, "{done}");
 }
+
+/// Issue 11 item 13: a pass-through cell that is not UTF-8 is rejected with its column (it
+/// used to become U+FFFD in the output), and cells printed on stderr are escaped (an ANSI
+/// sequence in a cell used to reach the terminal raw).
+#[test]
+fn non_utf8_pass_through_cells_are_rejected_and_printed_cells_are_escaped() {
+    let env = Env::new();
+    let emu = Emulator::start_in_thread(EmulatorConfig::default()).unwrap();
+    let mut data = b"id,a,b,c,d\nok1,5.1,3.5,1.4,0.2\n".to_vec();
+    data.extend_from_slice(b"caf\xe9,5.1,3.5,1.4,0.2\n");
+    data.extend_from_slice(b"esc,\x1b[31mred\x1b]0;pwned\x07,3.5,1.4,0.2\n");
+    std::fs::write(env.path("in.csv"), &data).unwrap();
+    let out = env
+        .std_cmd()
+        .args(args(api_args(&emu), &["in.csv"]))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert!(!out.stdout.contains(&0xef), "U+FFFD in the output");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    assert!(
+        stderr.contains("rejected line 3, column id: not valid UTF-8"),
+        "{stderr}"
+    );
+    assert!(
+        !out.stderr.contains(&0x1b) && !out.stderr.contains(&0x07),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            r"rejected line 4, column a: '\u{1b}[31mred\u{1b}]0;pwned\u{7}' is not a number"
+        ),
+        "{stderr}"
+    );
+}

@@ -203,6 +203,38 @@ impl Records {
     }
 }
 
+/// `s` safe to print on a terminal: control characters (ANSI escape sequences start with
+/// one, ESC) are shown escaped, `\x1b` as `\u{1b}`, so a cell cannot move the cursor,
+/// recolour or retitle the terminal.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    use std::fmt::Write as _;
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The first cell of `rec` that is not UTF-8, for the reject reason: such a cell cannot be
+/// copied to the output as it is (the output is text), and replacing its bytes with U+FFFD
+/// would change the data silently.
+fn first_non_utf8(rec: &csv::ByteRecord) -> Option<(usize, usize)> {
+    rec.iter()
+        .enumerate()
+        .find_map(|(i, c)| std::str::from_utf8(c).err().map(|e| (i, e.valid_up_to())))
+}
+
 fn is_number(cell: &[u8]) -> bool {
     std::str::from_utf8(cell)
         .ok()
@@ -294,7 +326,7 @@ impl Layout {
                         return Err(CliError::usage(format!(
                             "--features: no column '{f}' in the header of {} (columns: {})",
                             input.name,
-                            names.join(",")
+                            printable(&names.join(","))
                         ))
                         .into())
                     }
@@ -311,19 +343,21 @@ impl Layout {
             eprintln!(
                 "iris-cli: {}: features {}; passed through: {} (choose with --features)",
                 input.name,
-                features
-                    .iter()
-                    .map(|&i| names[i].as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-                passed.join(",")
+                printable(
+                    &features
+                        .iter()
+                        .map(|&i| names[i].as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                printable(&passed.join(","))
             );
         }
         if has_header && opts.header == HeaderMode::Detect && opts.summary {
             eprintln!(
                 "iris-cli: {}: first line taken as a header ({}); use --no-header if it is data",
                 input.name,
-                names.join(",")
+                printable(&names.join(","))
             );
         }
         records.rdr = rdr;
@@ -522,6 +556,13 @@ impl RowEncoder<'_> {
                 raw,
             })
         };
+        if let Some((i, at)) = first_non_utf8(rec) {
+            batch.slots.push(reject(
+                self.column_name(i),
+                format!("not valid UTF-8 (after byte {at} of the cell); the output could not hold it as it is"),
+            ));
+            return None;
+        }
         if rec.len() != self.layout.width {
             batch.slots.push(reject(
                 String::new(),
@@ -537,13 +578,8 @@ impl RowEncoder<'_> {
         let f0 = t.len();
         for (k, &i) in self.layout.features.iter().enumerate() {
             let cell = rec.get(i).unwrap_or_default();
-            let Ok(cell) = std::str::from_utf8(cell) else {
-                t.truncate(f0);
-                batch
-                    .slots
-                    .push(reject(self.column_name(i), "not valid UTF-8".into()));
-                return None;
-            };
+            // Checked above, with every other cell.
+            let cell = std::str::from_utf8(cell).unwrap_or_default();
             let cell = cell.trim();
             if k > 0 {
                 t.push(',');

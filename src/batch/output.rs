@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 
 use super::checkpoint::{self, Files, Identity, State};
-use super::input::{push_csv_field, Layout, Reject, Window};
+use super::input::{printable, push_csv_field, Layout, Reject, Window};
 use super::progress::Counters;
 use super::{BatchFormat, BatchOptions, Stop};
 
@@ -261,12 +261,18 @@ impl Writer {
                     self.rejects_bytes += line.len() as u64;
                 }
                 None => {
+                    // Cells and server messages are text from outside: escaped for the
+                    // terminal.
                     let col = if r.column.is_empty() {
                         String::new()
                     } else {
-                        format!(", column {}", r.column)
+                        format!(", column {}", printable(&r.column))
                     };
-                    eprintln!("iris-cli: rejected line {}{col}: {}", r.line, r.reason);
+                    eprintln!(
+                        "iris-cli: rejected line {}{col}: {}",
+                        r.line,
+                        printable(&r.reason)
+                    );
                 }
             }
         }
