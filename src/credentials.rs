@@ -49,6 +49,10 @@ pub enum CredentialSource {
     },
 }
 
+/// `--credentials-timeout`'s default: long enough for a credential_process that asks for an
+/// MFA code, short of forever.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A provider that answers within `timeout` and never hands out credentials that have
 /// already expired (aws-config passes on a `credential_process`'s past `Expiration` as is).
 /// Wraps the chain for the first resolution and every refresh.
