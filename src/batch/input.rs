@@ -69,6 +69,29 @@ pub fn open(path: Option<&Path>) -> anyhow::Result<Input> {
             "standard input".to_string(),
         ),
     };
+    wrap(raw, len, identity, name, bytes_read)
+}
+
+/// An input held in memory (property tests and fuzz targets), read exactly as a file is.
+pub fn from_bytes(data: Vec<u8>) -> anyhow::Result<Input> {
+    let len = Some(data.len() as u64);
+    wrap(
+        Box::new(std::io::Cursor::new(data)),
+        len,
+        None,
+        "input".to_string(),
+        Arc::new(AtomicU64::new(0)),
+    )
+}
+
+/// Buffering and gzip detection (by the magic bytes, whatever the name).
+fn wrap(
+    raw: Box<dyn Read + Send>,
+    len: Option<u64>,
+    identity: Option<Identity>,
+    name: String,
+    bytes_read: Arc<AtomicU64>,
+) -> anyhow::Result<Input> {
     let mut buffered = BufReader::with_capacity(
         256 * 1024,
         Counting {
@@ -112,8 +135,9 @@ pub struct Layout {
 /// and always 1 in a CR-only file; here `\r\n`, `\r` and `\n` each end one line.
 #[derive(Debug, Default)]
 struct Breaks {
-    /// Offsets of the breaks not yet passed by a record start.
-    offsets: std::collections::VecDeque<u64>,
+    /// Offsets and lengths (1, or 2 for `\r\n`) of the breaks not yet passed by a record
+    /// start.
+    offsets: std::collections::VecDeque<(u64, u8)>,
     /// Bytes seen.
     seen: u64,
     /// Breaks seen in all.
@@ -132,8 +156,12 @@ impl<R: Read> Read for LineTracking<R> {
         let mut b = self.breaks.lock().unwrap_or_else(|e| e.into_inner());
         let base = b.seen;
         for (i, &c) in buf[..n].iter().enumerate() {
-            if c == b'\r' || (c == b'\n' && !b.prev_cr) {
-                b.offsets.push_back(base + i as u64);
+            if c == b'\n' && b.prev_cr {
+                if let Some(last) = b.offsets.back_mut() {
+                    last.1 = 2;
+                }
+            } else if c == b'\r' || c == b'\n' {
+                b.offsets.push_back((base + i as u64, 1));
                 b.total += 1;
             }
             b.prev_cr = c == b'\r';
@@ -151,12 +179,26 @@ pub struct LineCounter {
 }
 
 impl LineCounter {
-    /// The line of the record starting at `offset`.
+    /// The line of the record the CSV reader says starts at `offset`. The reader gives the
+    /// offset where it began looking, before the blank lines it skips; a record never starts
+    /// with a line break, so breaks right at the position are such lines, and passed too.
     pub fn line_at(&mut self, offset: u64) -> u64 {
         let mut b = self.breaks.lock().unwrap_or_else(|e| e.into_inner());
-        while b.offsets.front().is_some_and(|&o| o < offset) {
-            b.offsets.pop_front();
-            self.passed += 1;
+        let mut pos = offset;
+        while let Some(&(o, len)) = b.offsets.front() {
+            if o < offset {
+                b.offsets.pop_front();
+                self.passed += 1;
+                // The reader may start a record at the `\n` of a `\r\n` it ended the last
+                // one on.
+                pos = pos.max(o + u64::from(len));
+            } else if o == pos {
+                b.offsets.pop_front();
+                self.passed += 1;
+                pos = o + u64::from(len);
+            } else {
+                break;
+            }
         }
         self.passed + 1
     }
@@ -249,6 +291,22 @@ fn text(cell: &[u8]) -> std::borrow::Cow<'_, str> {
 impl Layout {
     /// Read the first record, decide whether it is a header, resolve `--features`.
     pub fn detect(input: Input, opts: &BatchOptions) -> anyhow::Result<(Layout, Records)> {
+        Self::detect_with(input, &opts.features, opts.header, opts.summary)
+    }
+
+    /// [`Layout::detect`] with just what it needs; `notes`: print the header and feature
+    /// choices on stderr.
+    pub fn detect_with(
+        input: Input,
+        features: &[String],
+        header: HeaderMode,
+        notes: bool,
+    ) -> anyhow::Result<(Layout, Records)> {
+        let opts = DetectOptions {
+            features,
+            header,
+            summary: notes,
+        };
         let breaks = Arc::new(Mutex::new(Breaks::default()));
         let tracked: Box<dyn Read + Send> = Box::new(LineTracking {
             inner: input.reader,
@@ -308,7 +366,7 @@ impl Layout {
             default_features(&names, has_header)
         } else {
             let mut idx = Vec::with_capacity(opts.features.len());
-            for f in &opts.features {
+            for f in opts.features {
                 let by_name = has_header
                     .then(|| names.iter().position(|n| n == f))
                     .flatten();
@@ -374,6 +432,53 @@ impl Layout {
             records,
         ))
     }
+}
+
+/// What header detection and `--features` resolution look at.
+struct DetectOptions<'a> {
+    features: &'a [String],
+    header: HeaderMode,
+    summary: bool,
+}
+
+/// What reading a whole input gives (see [`scan`]).
+#[derive(Debug)]
+pub struct Scan {
+    pub layout: Layout,
+    /// Every record, as the run would queue it.
+    pub batch: Batch,
+}
+
+/// Read a whole in-memory input the way a run does, up to batching: gzip detection, header
+/// detection, `--features`, line numbers, validation and encoding of every record. For the
+/// property tests and fuzz targets, which check that no input panics or hangs it.
+pub fn scan(
+    data: Vec<u8>,
+    features: &[String],
+    header: HeaderMode,
+    allow_missing: bool,
+    format: BatchFormat,
+) -> anyhow::Result<Scan> {
+    let (layout, mut records) = Layout::detect_with(from_bytes(data)?, features, header, false)?;
+    let enc = RowEncoder {
+        layout: &layout,
+        allow_missing,
+        format,
+        per_row_overhead: 2,
+    };
+    let mut batch = Batch {
+        start: 0,
+        slots: Vec::new(),
+        text: String::new(),
+    };
+    let mut rec = csv::ByteRecord::new();
+    while records.next(&mut rec)? {
+        enc.push(&rec, records.line, &mut batch);
+    }
+    Ok(Scan {
+        layout: layout.clone(),
+        batch,
+    })
 }
 
 /// Without `--features`: every column, except that a header's identifier and label columns
