@@ -634,7 +634,11 @@ pub struct RowEncoder<'a> {
 impl RowEncoder<'_> {
     fn column_name(&self, i: usize) -> String {
         if self.layout.has_header {
-            self.layout.names[i].clone()
+            self.layout
+                .names
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| (i + 1).to_string())
         } else {
             (i + 1).to_string()
         }
@@ -661,13 +665,6 @@ impl RowEncoder<'_> {
                 raw,
             })
         };
-        if let Some((i, at)) = first_non_utf8(rec) {
-            batch.slots.push(reject(
-                self.column_name(i),
-                format!("not valid UTF-8 (after byte {at} of the cell); the output could not hold it as it is"),
-            ));
-            return None;
-        }
         if rec.len() != self.layout.width {
             batch.slots.push(reject(
                 String::new(),
@@ -676,6 +673,13 @@ impl RowEncoder<'_> {
                     self.layout.width,
                     rec.len()
                 ),
+            ));
+            return None;
+        }
+        if let Some((i, at)) = first_non_utf8(rec) {
+            batch.slots.push(reject(
+                self.column_name(i),
+                format!("not valid UTF-8 (after byte {at} of the cell); the output could not hold it as it is"),
             ));
             return None;
         }
