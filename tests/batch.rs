@@ -1199,3 +1199,31 @@ fn non_utf8_pass_through_cells_are_rejected_and_printed_cells_are_escaped() {
         "{stderr}"
     );
 }
+
+/// The lock on FILE.partial creates the file; a run refused before writing leaves none.
+#[test]
+fn a_refused_run_leaves_no_partial_file() {
+    let env = Env::new();
+    let emu = Emulator::start_in_thread(EmulatorConfig::default()).unwrap();
+    let r = run(env
+        .iris()
+        .args(args(api_args(&emu), &["missing.csv", "--out", "out.csv"])));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let r = run(env.iris().args(args(
+        api_args(&emu),
+        &["missing.csv", "--out", "out.csv", "--resume"],
+    )));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    env.write("in.csv", "a,b\n1,2\n");
+    let r = run(env.iris().args(args(
+        api_args(&emu),
+        &["in.csv", "--out", "out.csv", "--features", "nope"],
+    )));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let left: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("out.csv"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -126,6 +126,18 @@ pub struct Files {
     /// With `--resume`: the hashes of the output and rejects prefixes the checkpoint vouches
     /// for, checked, to continue from (see [`verify_prefixes`]).
     pub hashes: Option<(Sha256, Sha256)>,
+    /// This run created `FILE.partial` (to lock it): removed again if the run fails before
+    /// writing to it (see [`Files::forget_partial`]).
+    pub created_partial: bool,
+}
+
+impl Files {
+    /// A run refused before its writer started: leave no empty `FILE.partial` behind.
+    pub fn forget_partial(&self) {
+        if let (true, Some(p)) = (self.created_partial, &self.partial) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 fn usage(msg: String) -> CliError {
@@ -189,6 +201,7 @@ pub fn prepare(opts: &BatchOptions) -> Result<Files, CliError> {
         resume: None,
         partial_lock: Some(lock.clone()),
         hashes: None,
+        created_partial: !existed,
     };
     let refuse = |err: CliError| {
         // Leave no empty FILE.partial behind a refused run.

@@ -272,37 +272,24 @@ async fn pipeline(
     // Resolve the checkpoint before touching any file.
     let mut files = checkpoint::prepare(opts)?;
 
-    // The layout (header, features) is known before anything is written.
-    let input = input::open(opts.input.as_deref())?;
-    let total_bytes = input.len;
-    let bytes_read = input.bytes_read.clone();
-    let identity = input.identity.clone();
-    let (layout, records) = input::Layout::detect(input, opts)?;
-    if let Some(state) = &files.resume {
-        checkpoint::check_compatible(state, &identity, &layout, opts)?;
+    // Everything up to the writer may still refuse the run; then the FILE.partial created
+    // only to lock it goes again.
+    let opened = open_writer(opts, &mut files, &stats, stop.clone());
+    if opened.is_err() {
+        files.forget_partial();
     }
-    let out_header = match opts.format {
-        BatchFormat::Csv => output::csv_header(&layout, &opts.classes),
-        BatchFormat::Jsonl => String::new(),
-    };
-    checkpoint::verify_prefixes(&mut files, &out_header)?;
-    let skip = files.resume.as_ref().map_or(0, |s| s.rows_done);
-    stats.add_done_before(skip);
-
-    let window = Arc::new(input::Window::new(opts.window()));
-    let eof: output::EofTotal = Arc::new(AtomicU64::new(u64::MAX));
+    let Opened {
+        writer,
+        layout,
+        records,
+        total_bytes,
+        bytes_read,
+        skip,
+        window,
+        eof,
+    } = opened?;
     let (batch_tx, batch_rx) = tokio::sync::mpsc::channel::<input::Batch>(opts.concurrency * 2);
     let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel::<output::Done>();
-
-    let writer = output::Writer::open(
-        opts,
-        &layout,
-        &files,
-        &identity,
-        window.clone(),
-        stop.clone(),
-        eof.clone(),
-    )?;
     let writer_stats = stats.clone();
     let writer_handle = std::thread::Builder::new()
         .name("batch-writer".into())
@@ -408,6 +395,64 @@ async fn pipeline(
         resumed_from: skip,
         out: opts.out.clone(),
         rejects: opts.rejects.clone(),
+    })
+}
+
+/// What the run needs once its files are checked and its writer is ready.
+struct Opened {
+    writer: output::Writer,
+    layout: input::Layout,
+    records: input::Records,
+    total_bytes: Option<u64>,
+    bytes_read: Arc<AtomicU64>,
+    skip: u64,
+    window: Arc<input::Window>,
+    eof: output::EofTotal,
+}
+
+/// Open the input, learn its layout (before anything is written), check a resumed run's
+/// checkpoint against it, and open the writer.
+fn open_writer(
+    opts: &BatchOptions,
+    files: &mut checkpoint::Files,
+    stats: &progress::Counters,
+    stop: Arc<Stop>,
+) -> anyhow::Result<Opened> {
+    let input = input::open(opts.input.as_deref())?;
+    let total_bytes = input.len;
+    let bytes_read = input.bytes_read.clone();
+    let identity = input.identity.clone();
+    let (layout, records) = input::Layout::detect(input, opts)?;
+    if let Some(state) = &files.resume {
+        checkpoint::check_compatible(state, &identity, &layout, opts)?;
+    }
+    let out_header = match opts.format {
+        BatchFormat::Csv => output::csv_header(&layout, &opts.classes),
+        BatchFormat::Jsonl => String::new(),
+    };
+    checkpoint::verify_prefixes(files, &out_header)?;
+    let skip = files.resume.as_ref().map_or(0, |s| s.rows_done);
+    stats.add_done_before(skip);
+    let window = Arc::new(input::Window::new(opts.window()));
+    let eof: output::EofTotal = Arc::new(AtomicU64::new(u64::MAX));
+    let writer = output::Writer::open(
+        opts,
+        &layout,
+        files,
+        &identity,
+        window.clone(),
+        stop,
+        eof.clone(),
+    )?;
+    Ok(Opened {
+        writer,
+        layout,
+        records,
+        total_bytes,
+        bytes_read,
+        skip,
+        window,
+        eof,
     })
 }
 
