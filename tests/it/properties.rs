@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-#[path = "../fuzz/harness.rs"]
-mod harness;
+use crate::fuzz_harness as harness;
 
 fn cases() -> u32 {
     std::env::var("IRIS_PROPTEST_CASES")

@@ -7,8 +7,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
-use common::Env;
+use crate::common::{self, Env};
 
 /// stderr to /dev/full (every write fails with ENOSPC) and, when `closed_stdout`, stdout to a
 /// pipe whose reader is already gone (every write fails with EPIPE).

@@ -2,15 +2,14 @@
 //! bodies on stable Rust, as CI does on every run: no input may panic, take long, or let a
 //! secret out. `cargo fuzz run <target>` (nightly) grows the same corpus.
 //!
-//! `cargo test --test fuzz_corpus -- --ignored write_seed_corpus` rewrites the seeds (named
+//! `cargo test --test it -- --ignored write_seed_corpus` rewrites the seeds (named
 //! `seed-*`); anything else in the directories was found by fuzzing and is kept as is.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-#[path = "../fuzz/harness.rs"]
-mod harness;
+use crate::fuzz_harness as harness;
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
