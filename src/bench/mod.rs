@@ -26,7 +26,7 @@ use crate::client::Signer;
 use crate::config::TargetKind;
 use crate::error::{CliError, Exit};
 use report::{Report, RunResult, Threshold};
-use schedule::Schedule;
+use schedule::{CopyIndex, Schedule, StartAt};
 use worker::{BenchTarget, EngineConfig, Load, Plan};
 
 /// Where `bench` sends requests.
@@ -57,6 +57,17 @@ pub struct BenchArgs {
     /// measured from their due time).
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub max_in_flight: usize,
+
+    /// Start the schedule at this wall-clock instant: RFC 3339 (2026-12-01T10:00:00Z) or
+    /// +DURATION from now (+30s). Copies given the same instant run one schedule together.
+    #[arg(long, value_name = "TIME", value_parser = schedule::parse_start_at)]
+    pub start_at: Option<StartAt>,
+
+    /// Be copy K (from 0) of N: send requests K, K+N, K+2N... of the one schedule that every
+    /// copy computes from the same --rps/--ramp and --start-at (Indexed Job: --copy
+    /// $(JOB_COMPLETION_INDEX)/N).
+    #[arg(long, value_name = "K/N", value_parser = schedule::parse_copy)]
+    pub copy: Option<CopyIndex>,
 
     /// Closed loop (without --rps/--ramp): N workers, each sending when its previous request
     /// completes.
@@ -241,16 +252,22 @@ fn bodies(payload: &Payload, kind: TargetKind) -> Vec<Bytes> {
 }
 
 fn plan(args: &BenchArgs) -> Result<Plan, CliError> {
+    let copy = args.copy.unwrap_or(CopyIndex::ALONE);
     let load = if let Some(r) = args.rps {
         if !(r.is_finite() && r > 0.0) {
             return Err(CliError::usage("--rps must be a positive number"));
         }
-        Load::Open(Schedule::constant(r))
+        Load::Open(Schedule::constant(r).for_copy(copy))
     } else if let Some(ramp) = &args.ramp {
-        Load::Open(Schedule::ramp(
-            schedule::parse_ramp(ramp).map_err(CliError::usage)?,
-        ))
+        Load::Open(
+            Schedule::ramp(schedule::parse_ramp(ramp).map_err(CliError::usage)?).for_copy(copy),
+        )
     } else {
+        if args.copy.is_some() {
+            return Err(CliError::usage(
+                "--copy shares out one arrival schedule: it needs --rps or --ramp",
+            ));
+        }
         Load::Closed
     };
     let workers = match (&load, args.concurrency) {
@@ -283,6 +300,61 @@ fn plan(args: &BenchArgs) -> Result<Plan, CliError> {
         end,
         requests: args.requests,
     })
+}
+
+/// The load, in a canonical form that is equal for every copy of one schedule.
+fn describe_schedule(args: &BenchArgs, plan: &Plan) -> String {
+    let mut s = match (&args.rps, &args.ramp) {
+        (Some(r), _) => format!("--rps {r}"),
+        (None, Some(ramp)) => format!("--ramp {}", ramp.replace(' ', "")),
+        (None, None) => format!("--concurrency {}", plan.workers),
+    };
+    if !plan.warmup.is_zero() {
+        s += &format!(" --warmup {}s", plan.warmup.as_secs_f64());
+    }
+    if let Some(end) = plan.end {
+        s += &format!(" --end {}s", end.as_secs_f64());
+    }
+    if let Some(n) = plan.requests {
+        s += &format!(" --requests {n}");
+    }
+    s
+}
+
+/// `--start-at` as an instant, refused when already past: a copy that starts late would
+/// leave a hole in the shared schedule (or burst to catch up).
+fn start_instant(args: &BenchArgs) -> Result<Option<std::time::SystemTime>, CliError> {
+    let Some(start) = args.start_at else {
+        return Ok(None);
+    };
+    let now = std::time::SystemTime::now();
+    let at = start.instant(now);
+    if let Ok(ago) = now.duration_since(at) {
+        if ago > Duration::from_secs(1) {
+            return Err(CliError::usage(format!(
+                "--start-at {} was {:.1} s ago: give every copy time to start (pick an instant further ahead)",
+                schedule::fmt_rfc3339(at),
+                ago.as_secs_f64()
+            )));
+        }
+    }
+    if args.copy.is_some_and(|c| c.n > 1) && matches!(start, StartAt::FromNow(_)) {
+        eprintln!(
+            "iris-cli: warning: a relative --start-at counts from this process's start; copies started separately need one absolute time (RFC 3339)"
+        );
+    }
+    if !args.quiet {
+        let wait = at.duration_since(now).unwrap_or_default().as_secs_f64();
+        let copy = args
+            .copy
+            .map(|c| format!(" as copy {c}"))
+            .unwrap_or_default();
+        eprintln!(
+            "iris-cli: bench: schedule starts at {}{copy} (in {wait:.1} s)",
+            schedule::fmt_rfc3339(at)
+        );
+    }
+    Ok(Some(at))
 }
 
 fn parse_fail_if(s: Option<&str>) -> Result<Vec<Threshold>, CliError> {
@@ -341,6 +413,7 @@ async fn sagemaker_session(
 /// `iris-cli bench`.
 pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Exit> {
     let plan = plan(&args)?;
+    let start_at = start_instant(&args)?;
     let thresholds = parse_fail_if(args.fail_if.as_deref())?;
     if args.auth.secret_key_stdin && args.body_file.as_deref() == Some(Path::new("-")) {
         return Err(CliError::usage(
@@ -444,6 +517,16 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Exit> {
         insecure: args.http.insecure,
     })?;
     let progress = !args.quiet && std::io::stderr().is_terminal();
+    let run_info = hdrlog::RunInfo {
+        target: targets
+            .iter()
+            .map(|t| t.signer.target.url.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        schedule: describe_schedule(&args, &plan),
+        start_at_epoch: start_at.map(hdrlog::started_epoch),
+        copy: args.copy.map(|c| [c.k, c.n]),
+    };
     let run = worker::run(EngineConfig {
         plan,
         targets,
@@ -452,6 +535,8 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Exit> {
         connect_timeout: args.http.connect_timeout,
         hdr_log: args.hdr_log.clone(),
         progress,
+        start_at,
+        run_info,
     })
     .await?;
     finish(&run, args.output, args.html.as_deref(), &thresholds, true)

@@ -22,7 +22,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::hdrlog::HdrLogWriter;
+use super::hdrlog::{ClockBound, HdrLogWriter, RunInfo};
 use super::recorder::{classify, ms, ErrorKind, Measurements, Sample, Series};
 use super::report::{RunMeta, RunResult};
 use super::schedule::Schedule;
@@ -69,6 +69,10 @@ pub struct EngineConfig {
     pub hdr_log: Option<std::path::PathBuf>,
     /// Redraw a progress line on stderr each second.
     pub progress: bool,
+    /// `--start-at`: the wall-clock instant of the schedule's t0 (default: now).
+    pub start_at: Option<SystemTime>,
+    /// What the log's header says about this run (`report merge` checks copies against it).
+    pub run_info: RunInfo,
 }
 
 struct Shared {
@@ -90,6 +94,10 @@ struct Shared {
     first_send: AtomicU64,
     last_send: AtomicU64,
     shards: Vec<Mutex<Measurements>>,
+    /// The wall clock at t0, microseconds since the epoch, and the target's clock against
+    /// ours (see `ClockBound`).
+    t0_epoch_us: i64,
+    clock: ClockBound,
 }
 
 fn us(d: Duration) -> u64 {
@@ -105,6 +113,16 @@ struct Answer {
     status: u16,
     server_timing: Option<String>,
     error: Option<ErrorKind>,
+    /// The `Date` header, seconds since the epoch (the target's clock).
+    date: Option<u64>,
+}
+
+fn date_secs(headers: &HeaderMap) -> Option<u64> {
+    let v = headers.get(http::header::DATE)?.to_str().ok()?;
+    let t = httpdate::parse_http_date(v).ok()?;
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
 }
 
 fn transport_error(e: &reqwest::Error) -> ErrorKind {
@@ -203,6 +221,7 @@ async fn exchange(
         .await
         .map_err(|e| transport_error(&e))?;
     let status = response.status().as_u16();
+    let date = date_secs(response.headers());
     let server_timing = response
         .headers()
         .get("server-timing")
@@ -215,7 +234,9 @@ async fn exchange(
         HeaderMap::new()
     };
     let body = response.bytes().await.map_err(|e| transport_error(&e))?;
-    Ok(answer(target, status, &headers, server_timing, &body))
+    let mut a = answer(target, status, &headers, server_timing, &body);
+    a.date = date;
+    Ok(a)
 }
 
 fn answer(
@@ -234,6 +255,7 @@ fn answer(
         status,
         server_timing,
         error,
+        date: date_secs(headers),
     }
 }
 
@@ -411,6 +433,10 @@ async fn worker(
         };
         let done = Instant::now();
         sh.in_flight.fetch_sub(1, Relaxed);
+        if let Some(Ok(Answer { date: Some(d), .. })) = &outcome {
+            let wall = |t: Instant| sh.t0_epoch_us + us(t - sh.t0) as i64;
+            sh.clock.observe(*d, wall(sent), wall(done));
+        }
         if warm {
             sh.warmup_sent.fetch_add(1, Relaxed);
             if outcome.is_none() {
@@ -528,10 +554,21 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
     let shards = (0..n_shards)
         .map(|_| Mutex::new(Measurements::new(&names)))
         .collect();
-    let started_wall = SystemTime::now();
-    let t0 = Instant::now();
+    // With --start-at, t0 is that wall-clock instant on the monotonic clock (copies on other
+    // machines share it through their synchronised wall clocks).
+    let (now_wall, now) = (SystemTime::now(), Instant::now());
+    let (started_wall, t0) = match cfg.start_at {
+        Some(at) => match at.duration_since(now_wall) {
+            Ok(ahead) => (at, now + ahead),
+            Err(e) => (at, now.checked_sub(e.duration()).unwrap_or(now)),
+        },
+        None => (now_wall, now),
+    };
+    let t0_epoch_us = started_wall
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
     let mut log = match &cfg.hdr_log {
-        Some(p) => Some(HdrLogWriter::create(p, started_wall)?),
+        Some(p) => Some(HdrLogWriter::create(p, started_wall, &cfg.run_info)?),
         None => None,
     };
     let (index_limit, target_rps) = match &cfg.plan.load {
@@ -580,9 +617,22 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         first_send: AtomicU64::new(u64::MAX),
         last_send: AtomicU64::new(0),
         shards,
+        t0_epoch_us,
+        clock: ClockBound::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let (abort_tx, abort_rx) = watch::channel(false);
+    let mut interrupted = false;
+    if t0 > Instant::now() {
+        // Nothing is due before t0 (the pacer waits too); a closed loop starts then.
+        tokio::select! {
+            _ = tokio::time::sleep_until(t0) => {}
+            _ = interrupt.recv() => {
+                interrupted = true;
+                let _ = stop_tx.send(true);
+            }
+        }
+    }
     let mut set = tokio::task::JoinSet::new();
     for id in 0..cfg.plan.workers {
         set.spawn(worker(sh.clone(), id, stop_rx.clone(), abort_rx.clone()));
@@ -595,7 +645,6 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let collector = tokio::spawn(collect(sh.clone(), done_rx, log.take(), progress.clone()));
 
-    let mut interrupted = false;
     {
         let joined = async {
             while let Some(r) = set.join_next().await {
@@ -646,7 +695,7 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         concurrency: cfg.plan.workers,
     };
     if let Some(log) = log {
-        log.finish(&meta, &totals)?;
+        log.finish(&meta, &totals, sh.clock.get())?;
     }
     Ok(RunResult {
         meta,
