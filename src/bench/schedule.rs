@@ -48,7 +48,8 @@ impl std::fmt::Display for CopyIndex {
 
 /// Parse `--copy K/N` (K from 0, as `JOB_COMPLETION_INDEX` counts).
 pub fn parse_copy(s: &str) -> Result<CopyIndex, String> {
-    let bad = |why: &str| format!("--copy '{s}': {why} (expected K/N with 0 <= K < N, e.g. 0/4)");
+    // clap names the flag and the value around this message.
+    let bad = |why: &str| format!("{why} (expected K/N with 0 <= K < N, e.g. 0/4)");
     let (k, n) = s.trim().split_once('/').ok_or_else(|| bad("no '/'"))?;
     let k: u64 = k
         .trim()
@@ -139,10 +140,10 @@ impl Schedule {
             .unwrap_or(0)
     }
 
-    /// This copy's arrivals scheduled in `[0, t)`, fractional: the global count (the integral
-    /// of the rate) less the `k` requests before this copy's first, shared by `n`.
+    /// This copy's share of the arrivals scheduled in `[0, t)` (the integral of the rate),
+    /// fractional: the shares of all copies add up to the whole.
     pub fn count_by(&self, t: f64) -> f64 {
-        ((self.global_count_by(t) - self.copy.k as f64) / self.copy.n as f64).max(0.0)
+        self.global_count_by(t) / self.copy.n as f64
     }
 
     fn global_count_by(&self, t: f64) -> f64 {
@@ -240,17 +241,15 @@ pub fn parse_start_at(s: &str) -> Result<StartAt, String> {
     if let Some(rel) = s.strip_prefix('+') {
         return crate::cli::parse_duration(rel)
             .map(StartAt::FromNow)
-            .map_err(|e| format!("--start-at '{s}': {e}"));
+            .map_err(|e| format!("{e} (expected +DURATION, e.g. +30s)"));
     }
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| {
-            format!("--start-at '{s}': {e} (expected RFC 3339, e.g. 2026-12-01T10:00:00Z, or +30s)")
-        })?;
+        .map_err(|e| format!("{e} (expected RFC 3339, e.g. 2026-12-01T10:00:00Z, or +30s)"))?;
     let nanos = t.unix_timestamp_nanos();
     let at = u64::try_from(nanos)
         .ok()
         .map(|n| UNIX_EPOCH + Duration::from_nanos(n))
-        .ok_or_else(|| format!("--start-at '{s}': before 1970"))?;
+        .ok_or_else(|| "before 1970".to_string())?;
     Ok(StartAt::At(at))
 }
 
@@ -434,7 +433,10 @@ mod tests {
             ("3", "no '/'"),
         ] {
             let e = parse_copy(bad).unwrap_err();
-            assert!(e.contains(needle) && e.contains("--copy"), "{bad}: {e}");
+            assert!(
+                e.contains(needle) && e.contains("expected K/N"),
+                "{bad}: {e}"
+            );
         }
         let at = |s: &str| match parse_start_at(s).unwrap() {
             StartAt::At(t) => t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64(),
@@ -448,7 +450,7 @@ mod tests {
         );
         for bad in ["2026-12-01 10:00", "tomorrow", "+x", "1969-01-01T00:00:00Z"] {
             let e = parse_start_at(bad).unwrap_err();
-            assert!(e.starts_with("--start-at"), "{bad}: {e}");
+            assert!(e.contains("expected") || e.contains("1970"), "{bad}: {e}");
         }
         assert_eq!(
             fmt_rfc3339(UNIX_EPOCH + Duration::from_millis(1_796_119_200_250)),
