@@ -615,5 +615,12 @@ fn start_at_and_copy_mistakes_are_usage_errors() {
         let first = r.stderr.lines().next().unwrap_or_default();
         assert!(first.contains(needle), "{args:?}: {}", r.stderr);
     }
+    // A start file left by an earlier run is named, not silently used.
+    let stale = env.write("start-at", "2026-01-01T00:00:00Z\n");
+    let r = run(bench(&env, &emu)
+        .args(["--rps", "10", "--start-at", "+5s", "--start-file"])
+        .arg(&stale));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("left by an earlier run"), "{}", r.stderr);
     assert_eq!(emu.stats().requests, 0);
 }

@@ -648,11 +648,6 @@ pub fn check_copies(files: &[CopyFacts]) -> CopyCheck {
             (|i: &RunInfo| i.target.clone()) as fn(&RunInfo) -> String,
         ),
         ("schedules", |i: &RunInfo| i.schedule.clone()),
-        ("start times", |i: &RunInfo| {
-            i.start_at_epoch
-                .map(|e| super::schedule::fmt_rfc3339(UNIX_EPOCH + Duration::from_secs_f64(e)))
-                .unwrap_or_else(|| "none (no --start-at)".into())
-        }),
     ] {
         let first = get(copies[0].1);
         if let Some((f, i, _)) = copies.iter().find(|(_, i, _)| get(i) != first) {
@@ -663,6 +658,26 @@ pub fn check_copies(files: &[CopyFacts]) -> CopyCheck {
                 get(i)
             ));
         }
+    }
+    let start = |i: &RunInfo| match i.start_at_epoch {
+        Some(e) => super::schedule::fmt_rfc3339(UNIX_EPOCH + Duration::from_secs_f64(e)),
+        None => "none (no --start-at)".into(),
+    };
+    let first_start = copies[0].1.start_at_epoch;
+    if let Some((f, i, _)) = copies
+        .iter()
+        .find(|(_, i, _)| match (i.start_at_epoch, first_start) {
+            (Some(a), Some(b)) => (a - b).abs() > 0.001,
+            (a, b) => a.is_some() != b.is_some(),
+        })
+    {
+        w.push(format!(
+            "the copies ran different start times: {} has {}, {} has {}",
+            copies[0].0.file,
+            start(copies[0].1),
+            f.file,
+            start(i)
+        ));
     }
     // Windows: the copies' first and last sends.
     let firsts = copies.iter().filter_map(|(f, _, _)| f.first_send);

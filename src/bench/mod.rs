@@ -63,6 +63,12 @@ pub struct BenchArgs {
     #[arg(long, value_name = "TIME", value_parser = schedule::parse_start_at)]
     pub start_at: Option<StartAt>,
 
+    /// With --start-at: agree on it through FILE, on storage every copy shares. The first
+    /// copy to get there writes the instant it computed (e.g. from +60s); every copy then
+    /// starts at the instant in FILE.
+    #[arg(long, value_name = "FILE", requires = "start_at")]
+    pub start_file: Option<PathBuf>,
+
     /// Be copy K (from 0) of N: send requests K, K+N, K+2N... of the one schedule that every
     /// copy computes from the same --rps/--ramp and --start-at (Indexed Job: --copy
     /// $(JOB_COMPLETION_INDEX)/N).
@@ -328,17 +334,27 @@ fn start_instant(args: &BenchArgs) -> Result<Option<std::time::SystemTime>, CliE
         return Ok(None);
     };
     let now = std::time::SystemTime::now();
-    let at = start.instant(now);
+    let mut at = start.instant(now);
+    if let Some(file) = &args.start_file {
+        at = rendezvous(file, at)?;
+    }
     if let Ok(ago) = now.duration_since(at) {
         if ago > Duration::from_secs(1) {
             return Err(CliError::usage(format!(
-                "--start-at {} was {:.1} s ago: give every copy time to start (pick an instant further ahead)",
+                "--start-at {} was {:.1} s ago{}: give every copy time to start (pick an instant further ahead)",
                 schedule::fmt_rfc3339(at),
-                ago.as_secs_f64()
+                ago.as_secs_f64(),
+                args.start_file
+                    .as_ref()
+                    .map(|f| format!(" (from --start-file {}, left by an earlier run?)", f.display()))
+                    .unwrap_or_default()
             )));
         }
     }
-    if args.copy.is_some_and(|c| c.n > 1) && matches!(start, StartAt::FromNow(_)) {
+    if args.copy.is_some_and(|c| c.n > 1)
+        && matches!(start, StartAt::FromNow(_))
+        && args.start_file.is_none()
+    {
         eprintln!(
             "iris-cli: warning: a relative --start-at counts from this process's start; copies started separately need one absolute time (RFC 3339)"
         );
@@ -355,6 +371,48 @@ fn start_instant(args: &BenchArgs) -> Result<Option<std::time::SystemTime>, CliE
         );
     }
     Ok(Some(at))
+}
+
+/// `--start-file`: the first copy creates FILE (O_EXCL, so exactly one wins, also on NFS)
+/// holding its instant; every copy returns the instant FILE holds.
+fn rendezvous(file: &Path, mine: std::time::SystemTime) -> Result<std::time::SystemTime, CliError> {
+    let bad = |e: String| CliError::usage(format!("--start-file {}: {e}", file.display()));
+    // The file holds milliseconds: the first copy starts at what it writes, as the others do.
+    let since = mine
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mine = std::time::UNIX_EPOCH + Duration::from_millis(since.as_millis() as u64);
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(file)
+    {
+        Ok(mut f) => {
+            let line = schedule::fmt_rfc3339(mine) + "\n";
+            f.write_all(line.as_bytes())
+                .and_then(|_| f.sync_all())
+                .map_err(|e| bad(e.to_string()))?;
+            return Ok(mine);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(bad(e.to_string())),
+    }
+    // Another copy created it; its one short write may not have landed yet.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(file).map_err(|e| bad(e.to_string()))?;
+        if text.ends_with('\n') {
+            return match schedule::parse_start_at(&text) {
+                Ok(StartAt::At(t)) => Ok(t),
+                Ok(StartAt::FromNow(_)) => Err(bad("holds a relative time".into())),
+                Err(e) => Err(bad(format!("'{}': {e}", text.trim()))),
+            };
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(bad(format!("'{}' is incomplete after 5 s", text.trim())));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn parse_fail_if(s: Option<&str>) -> Result<Vec<Threshold>, CliError> {
@@ -637,6 +695,32 @@ mod tests {
         std::fs::write(&p, "5.1,3.5,1.4,0.2\n6.6,4.4,1.4\n").unwrap();
         let e = read_payload_csv(&p).unwrap_err().to_string();
         assert!(e.contains("p.csv:2: 3 columns, expected 4"), "{e}");
+    }
+
+    #[test]
+    fn the_first_copy_at_the_start_file_sets_everyones_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("start");
+        let t = |ms: u64| std::time::UNIX_EPOCH + Duration::from_millis(ms);
+        assert_eq!(
+            rendezvous(&f, t(1_796_119_200_250)).unwrap(),
+            t(1_796_119_200_250)
+        );
+        // Later copies computed other instants; they all take the first one.
+        for later in [1_796_119_201_000, 1_796_119_260_000] {
+            assert_eq!(rendezvous(&f, t(later)).unwrap(), t(1_796_119_200_250));
+        }
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            "2026-12-01T10:00:00.25Z\n"
+        );
+        std::fs::write(&f, "soon\n").unwrap();
+        let e = rendezvous(&f, t(0)).unwrap_err().to_string();
+        assert!(e.contains("--start-file") && e.contains("'soon'"), "{e}");
+        let e = rendezvous(&dir.path().join("no/such/dir"), t(0))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no/such/dir"), "{e}");
     }
 
     #[test]
