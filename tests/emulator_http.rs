@@ -1038,7 +1038,7 @@ async fn iam_deny_via_credentials_file() {
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
-        serve: iris_cli::emulator::serve::ServeArgs,
+        serve: iris_cli::cli::serve::ServeArgs,
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys.json");

@@ -19,18 +19,21 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use clap::{Args, Subcommand, ValueEnum};
 
-use crate::cli::{parse_duration, AuthArgs, HttpArgs, OutputFormat, TargetArgs};
 use crate::client::Signer;
 use crate::config::TargetKind;
 use crate::error::{CliError, Exit};
+use crate::flow::RetryPolicy;
+use crate::output::Format;
+use crate::protocol::{Protocol, RequestSpec};
+use crate::session::{AuthOptions, TargetOptions};
 use report::{Report, RunResult, Threshold};
-use schedule::{CopyIndex, Schedule, StartAt};
-use worker::{BenchTarget, EngineConfig, Load, Plan};
+use schedule::{CopyIndex, StartAt};
+
+use worker::{BenchTarget, EngineConfig, Plan};
 
 /// Where `bench` sends requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetChoice {
     /// The API Gateway invoke URL (--url, or the emulator with --local).
     Apigw,
@@ -40,146 +43,55 @@ pub enum TargetChoice {
     Both,
 }
 
-/// Load test: a fixed arrival rate (--rps, --ramp) that never waits for responses, latency
-/// measured from when each request was due; or a closed loop (--concurrency).
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Open loop: requests per second (request i is due at start + i/R).
-    #[arg(long, conflicts_with = "ramp")]
-    pub rps: Option<f64>,
+/// Where the request bodies come from.
+#[derive(Debug, Clone)]
+pub enum PayloadSource {
+    /// `--data`: feature rows.
+    Data(String),
+    /// `--body-file` ('-' for standard input).
+    BodyFile(PathBuf),
+    /// `--payload-csv`: one request per row.
+    PayloadCsv(PathBuf),
+    /// One iris row.
+    Default,
+}
 
-    /// Open loop with stages: `0..200/30s,200/60s` ramps 0->200 rps over 30 s, then holds 200
-    /// for 60 s.
-    #[arg(long, value_name = "STAGES")]
-    pub ramp: Option<String>,
-
-    /// Open loop: most requests in flight at once (late requests wait for a slot and are
-    /// measured from their due time).
-    #[arg(long, default_value_t = 256, value_name = "N")]
-    pub max_in_flight: usize,
-
-    /// Start the schedule at this wall-clock instant: RFC 3339 (2026-12-01T10:00:00Z) or
-    /// +DURATION from now (+30s). Copies given the same instant run one schedule together.
-    #[arg(long, value_name = "TIME", value_parser = schedule::parse_start_at)]
-    pub start_at: Option<StartAt>,
-
-    /// With --start-at: agree on it through FILE, on storage every copy shares. The first
-    /// copy to get there writes the instant it computed (e.g. from +60s); every copy then
-    /// starts at the instant in FILE.
-    #[arg(long, value_name = "FILE", requires = "start_at")]
-    pub start_file: Option<PathBuf>,
-
-    /// Be copy K (from 0) of N: send requests K, K+N, K+2N... of the one schedule that every
-    /// copy computes from the same --rps/--ramp and --start-at (Indexed Job: --copy
-    /// $(JOB_COMPLETION_INDEX)/N).
-    #[arg(long, value_name = "K/N", value_parser = schedule::parse_copy)]
-    pub copy: Option<CopyIndex>,
-
-    /// Closed loop (without --rps/--ramp): N workers, each sending when its previous request
-    /// completes.
-    #[arg(long, short = 'c', value_name = "N", conflicts_with_all = ["rps", "ramp"])]
-    pub concurrency: Option<usize>,
-
-    /// Run time after the warmup (default 10s, or the length of --ramp).
-    #[arg(long, short = 'z', value_parser = parse_duration)]
-    pub duration: Option<Duration>,
-
-    /// Measured requests to send (the run stops at --requests or --duration, whichever first).
-    #[arg(long, short = 'n')]
-    pub requests: Option<u64>,
-
-    /// Send but leave out of every statistic the requests of the first DURATION (cold starts).
-    #[arg(long, value_parser = parse_duration, default_value = "0s")]
-    pub warmup: Duration,
-
-    /// apigw, sagemaker or both.
-    #[arg(long = "target", value_enum, default_value_t = TargetChoice::Apigw)]
+/// Validated settings of one `bench` run (no clap types).
+#[derive(Debug)]
+pub struct BenchOptions {
+    pub plan: Plan,
+    pub thresholds: Vec<Threshold>,
     pub target_choice: TargetChoice,
-
-    /// With --target both: the SageMaker endpoint name (default with --local: the emulator's).
-    #[arg(long, value_name = "NAME")]
     pub sagemaker_endpoint: Option<String>,
-
-    /// With --target both: the SageMaker runtime base URL.
-    #[arg(long, value_name = "URL")]
     pub sagemaker_endpoint_url: Option<String>,
-
-    /// Features as CSV for every request, e.g. 5.1,3.5,1.4,0.2 (the default).
-    #[arg(long, short = 'd', conflicts_with_all = ["body_file", "payload_csv"])]
-    pub data: Option<String>,
-
-    /// Raw request body for every request.
-    #[arg(long, value_name = "FILE", conflicts_with = "payload_csv")]
-    pub body_file: Option<PathBuf>,
-
-    /// Rotate over the rows of this CSV file (a header row is skipped).
-    #[arg(long, value_name = "FILE")]
-    pub payload_csv: Option<PathBuf>,
-
-    /// Content-Type (default: application/json for the API, text/csv for SageMaker).
-    #[arg(long)]
+    pub payload: PayloadSource,
     pub content_type: Option<String>,
-
-    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Human)]
-    pub output: OutputFormat,
-
-    /// Write an HdrHistogram interval log (one interval per second; `report merge` reads it).
-    #[arg(long, value_name = "FILE")]
+    pub output: Format,
     pub hdr_log: Option<PathBuf>,
-
-    /// Write a self-contained HTML report (inline SVG charts).
-    #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-
-    /// Exit 1 when a condition breaks, e.g. 'p99<200ms,errors<1%' (also service.p99, lag.p99,
-    /// p999, max, errors<N, rps>=N).
-    #[arg(long, value_name = "CONDITIONS")]
-    pub fail_if: Option<String>,
-
-    /// No progress line on stderr.
-    #[arg(long, short = 'q')]
     pub quiet: bool,
-
-    #[command(flatten)]
-    pub target: TargetArgs,
-
-    #[command(flatten)]
-    pub auth: AuthArgs,
-
-    #[command(flatten)]
-    pub http: HttpArgs,
+    /// Attempts after the first for a failed request (0: report failures as they are).
+    pub retries: u32,
+    pub max_retry_wait: Duration,
+    pub extra_headers: Vec<(String, String)>,
+    pub http: crate::client::HttpSettings,
+    pub target: TargetOptions,
+    pub auth: AuthOptions,
+    /// `--start-at`, `--start-file`, `--copy`.
+    pub start_at: Option<StartAt>,
+    pub start_file: Option<PathBuf>,
+    pub copy: Option<CopyIndex>,
+    /// The load in a canonical form, equal for every copy of one schedule (in the log).
+    pub schedule: String,
 }
 
-/// Work with saved results.
-#[derive(Debug, Args)]
-pub struct ReportArgs {
-    #[command(subcommand)]
-    pub command: ReportCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ReportCommand {
-    /// Combine `bench --hdr-log` files (e.g. from several machines): histograms are added per
-    /// series, then the usual report is printed.
-    Merge(MergeArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct MergeArgs {
-    /// Interval logs written by `iris-cli bench --hdr-log`.
-    #[arg(required = true, value_name = "FILE")]
+/// `report merge`.
+#[derive(Debug)]
+pub struct MergeOptions {
     pub files: Vec<PathBuf>,
-
-    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Human)]
-    pub output: OutputFormat,
-
-    /// Write a self-contained HTML report.
-    #[arg(long, value_name = "FILE")]
+    pub output: Format,
     pub html: Option<PathBuf>,
-
-    /// Exit 1 when a condition breaks (as for `bench`).
-    #[arg(long, value_name = "CONDITIONS")]
-    pub fail_if: Option<String>,
+    pub thresholds: Vec<Threshold>,
 }
 
 /// A payload as feature rows (encoded per target) or raw bytes.
@@ -244,92 +156,19 @@ pub fn read_payload_csv(path: &Path) -> Result<Vec<String>, CliError> {
     Ok(rows)
 }
 
-fn bodies(payload: &Payload, kind: TargetKind) -> Vec<Bytes> {
+fn bodies(payload: &Payload, protocol: &dyn Protocol) -> Vec<Bytes> {
     match payload {
         Payload::Raw(b) => vec![Bytes::from(b.clone())],
         Payload::Rows(rows) => rows
             .iter()
-            .map(|r| match kind {
-                TargetKind::ApiGateway => Bytes::from(serde_json::json!({ "data": r }).to_string()),
-                TargetKind::SageMaker => Bytes::from(r.clone()),
-            })
+            .map(|r| Bytes::from(protocol.body(&[r.as_str()])))
             .collect(),
     }
 }
 
-fn plan(args: &BenchArgs) -> Result<Plan, CliError> {
-    let copy = args.copy.unwrap_or(CopyIndex::ALONE);
-    let load = if let Some(r) = args.rps {
-        if !(r.is_finite() && r > 0.0) {
-            return Err(CliError::usage("--rps must be a positive number"));
-        }
-        Load::Open(Schedule::constant(r).for_copy(copy))
-    } else if let Some(ramp) = &args.ramp {
-        Load::Open(
-            Schedule::ramp(schedule::parse_ramp(ramp).map_err(CliError::usage)?).for_copy(copy),
-        )
-    } else {
-        if args.copy.is_some() {
-            return Err(CliError::usage(
-                "--copy shares out one arrival schedule: it needs --rps or --ramp",
-            ));
-        }
-        Load::Closed
-    };
-    let workers = match (&load, args.concurrency) {
-        (Load::Closed, c) => c.unwrap_or(10),
-        (Load::Open(_), _) => args.max_in_flight,
-    };
-    if workers == 0 {
-        return Err(CliError::usage(
-            "--max-in-flight and --concurrency must be at least 1",
-        ));
-    }
-    if args.requests == Some(0) {
-        return Err(CliError::usage("--requests must be at least 1"));
-    }
-    if args.duration == Some(Duration::ZERO) {
-        return Err(CliError::usage("--duration must be positive"));
-    }
-    let end = match (args.duration, &load) {
-        (Some(d), _) => Some(args.warmup + d),
-        (None, Load::Open(s)) if s.ramp_secs() > 0.0 => {
-            Some(Duration::from_secs_f64(s.ramp_secs()).max(args.warmup))
-        }
-        (None, _) if args.requests.is_some() => None,
-        (None, _) => Some(args.warmup + Duration::from_secs(10)),
-    };
-    Ok(Plan {
-        load,
-        workers,
-        warmup: args.warmup,
-        end,
-        requests: args.requests,
-    })
-}
-
-/// The load, in a canonical form that is equal for every copy of one schedule.
-fn describe_schedule(args: &BenchArgs, plan: &Plan) -> String {
-    let mut s = match (&args.rps, &args.ramp) {
-        (Some(r), _) => format!("--rps {r}"),
-        (None, Some(ramp)) => format!("--ramp {}", ramp.replace(' ', "")),
-        (None, None) => format!("--concurrency {}", plan.workers),
-    };
-    if !plan.warmup.is_zero() {
-        s += &format!(" --warmup {}s", plan.warmup.as_secs_f64());
-    }
-    if let Some(end) = plan.end {
-        s += &format!(" --end {}s", end.as_secs_f64());
-    }
-    if let Some(n) = plan.requests {
-        s += &format!(" --requests {n}");
-    }
-    s
-}
-
 /// `--start-at` as an instant, refused when already past: a copy that starts late would
 /// leave a hole in the shared schedule (or burst to catch up).
-fn start_instant(args: &BenchArgs) -> Result<Option<std::time::SystemTime>, CliError> {
+fn start_instant(args: &BenchOptions) -> Result<Option<std::time::SystemTime>, CliError> {
     let Some(start) = args.start_at else {
         return Ok(None);
     };
@@ -415,17 +254,10 @@ fn rendezvous(file: &Path, mine: std::time::SystemTime) -> Result<std::time::Sys
     }
 }
 
-fn parse_fail_if(s: Option<&str>) -> Result<Vec<Threshold>, CliError> {
-    match s {
-        Some(s) => report::parse_thresholds(s).map_err(CliError::usage),
-        None => Ok(Vec::new()),
-    }
-}
-
 /// The SageMaker side of `--target both`: its own session (so temporary credentials refresh
 /// on both sides), aimed at the same emulator with `--local`.
 async fn sagemaker_session(
-    args: &BenchArgs,
+    opts: &BenchOptions,
     first: &Signer,
 ) -> anyhow::Result<crate::session::Session> {
     let u = &first.target.url;
@@ -435,11 +267,11 @@ async fn sagemaker_session(
         u.host_str().unwrap_or_default(),
         u.port().map(|p| format!(":{p}")).unwrap_or_default()
     );
-    let (name, url) = match (&args.sagemaker_endpoint, args.target.local) {
-        (Some(n), _) => (n.clone(), args.sagemaker_endpoint_url.clone()),
+    let (name, url) = match (&opts.sagemaker_endpoint, opts.target.local) {
+        (Some(n), _) => (n.clone(), opts.sagemaker_endpoint_url.clone()),
         (None, true) => (
             crate::emulator::EmulatorConfig::default().endpoint_name,
-            Some(args.sagemaker_endpoint_url.clone().unwrap_or(origin)),
+            Some(opts.sagemaker_endpoint_url.clone().unwrap_or(origin)),
         ),
         (None, false) => {
             return Err(CliError::usage(
@@ -448,7 +280,7 @@ async fn sagemaker_session(
             .into())
         }
     };
-    let target = TargetArgs {
+    let target = TargetOptions {
         url: None,
         endpoint_name: Some(name),
         endpoint_url: url,
@@ -456,9 +288,9 @@ async fn sagemaker_session(
         region: Some(first.target.scope.region.clone()),
         service: None,
     };
-    let mut auth = args.auth.clone();
+    let mut auth = opts.auth.clone();
     let creds = first.credentials();
-    if args.target.local && auth.access_key.is_none() || auth.secret_key_stdin {
+    if opts.target.local && auth.access_key.is_none() || auth.secret_key_stdin {
         // Static keys already known (the emulator's, or read once from stdin).
         auth.access_key = Some(creds.access_key_id().to_string());
         auth.secret_key = Some(creds.secret_access_key().to_string());
@@ -469,53 +301,24 @@ async fn sagemaker_session(
 }
 
 /// `iris-cli bench`.
-pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Exit> {
-    let plan = plan(&args)?;
-    let start_at = start_instant(&args)?;
-    let thresholds = parse_fail_if(args.fail_if.as_deref())?;
-    if args.auth.secret_key_stdin && args.body_file.as_deref() == Some(Path::new("-")) {
-        return Err(CliError::usage(
-            "--secret-key-stdin and --body-file - cannot both read standard input",
-        )
-        .into());
-    }
-    let payload = if let Some(d) = &args.data {
-        Payload::Rows(crate::predict::parse_rows(d)?)
-    } else if let Some(p) = &args.body_file {
-        if args.target_choice == TargetChoice::Both {
-            return Err(CliError::usage(
-                "--target both sends a JSON body to the API and CSV to SageMaker: use --data or --payload-csv, not --body-file",
-            )
-            .into());
-        }
-        Payload::Raw(crate::predict::read_body_file(p)?)
-    } else if let Some(p) = &args.payload_csv {
-        Payload::Rows(read_payload_csv(p)?)
-    } else {
-        Payload::Rows(vec!["5.1,3.5,1.4,0.2".into()])
+pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
+    let start_at = start_instant(&opts)?;
+    let payload = match &opts.payload {
+        PayloadSource::Data(d) => Payload::Rows(crate::predict::parse_rows(d)?),
+        PayloadSource::BodyFile(p) => Payload::Raw(crate::predict::read_body_file(p)?),
+        PayloadSource::PayloadCsv(p) => Payload::Rows(read_payload_csv(p)?),
+        PayloadSource::Default => Payload::Rows(vec!["5.1,3.5,1.4,0.2".into()]),
     };
-    let extra_headers = args
-        .http
-        .headers
-        .iter()
-        .map(|h| crate::predict::parse_header(h))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut target_args = args.target.clone();
-    if args.target_choice == TargetChoice::Sagemaker
-        && target_args.local
-        && target_args.endpoint_name.is_none()
+    let mut target_opts = opts.target.clone();
+    if opts.target_choice == TargetChoice::Sagemaker
+        && target_opts.local
+        && target_opts.endpoint_name.is_none()
     {
-        target_args.endpoint_name = Some(crate::emulator::EmulatorConfig::default().endpoint_name);
+        target_opts.endpoint_name = Some(crate::emulator::EmulatorConfig::default().endpoint_name);
     }
-    if args.target_choice == TargetChoice::Both && target_args.endpoint_name.is_some() {
-        return Err(CliError::usage(
-            "--target both: give the API with --url (or --local) and the endpoint with --sagemaker-endpoint",
-        )
-        .into());
-    }
-    let session = crate::session::Session::open(&target_args, &args.auth).await?;
+    let session = crate::session::Session::open(&target_opts, &opts.auth).await?;
     let kind = session.signer.target.kind;
-    match (args.target_choice, kind) {
+    match (opts.target_choice, kind) {
         (TargetChoice::Sagemaker, TargetKind::ApiGateway) => {
             return Err(CliError::usage(
                 "--target sagemaker needs --endpoint-name (or --local)",
@@ -530,8 +333,8 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Exit> {
         }
         _ => {}
     }
-    let second = if args.target_choice == TargetChoice::Both {
-        Some(sagemaker_session(&args, &session.signer).await?)
+    let second = if opts.target_choice == TargetChoice::Both {
+        Some(sagemaker_session(&opts, &session.signer).await?)
     } else {
         None
     };
@@ -545,21 +348,16 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Exit> {
     let targets: Vec<BenchTarget> = signers
         .into_iter()
         .map(|signer| {
-            let kind = signer.target.kind;
-            let content_type = args
-                .content_type
-                .clone()
-                .unwrap_or_else(|| kind.default_content_type().to_string());
-            let mut headers = vec![("content-type".to_string(), content_type)];
-            headers.extend(extra_headers.iter().cloned());
+            let protocol = signer.target.kind.protocol();
+            let request = RequestSpec {
+                content_type: opts.content_type.clone(),
+                accept: None,
+                extra_headers: opts.extra_headers.clone(),
+            };
             BenchTarget {
-                name: match kind {
-                    TargetKind::ApiGateway => "apigw",
-                    TargetKind::SageMaker => "sagemaker",
-                }
-                .into(),
-                bodies: bodies(&payload, kind),
-                headers,
+                name: protocol.name().into(),
+                bodies: bodies(&payload, protocol),
+                headers: protocol.headers(&request),
                 signer,
             }
         })
@@ -568,54 +366,57 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Exit> {
     for t in &targets {
         t.signer.sign(&t.headers, &t.bodies[0])?;
     }
-    let client = crate::client::http_client(&crate::client::HttpSettings {
-        timeout: args.http.timeout,
-        connect_timeout: args.http.connect_timeout,
-        ca_bundle: args.http.ca_bundle.clone(),
-        insecure: args.http.insecure,
-    })?;
-    let progress = !args.quiet && std::io::stderr().is_terminal();
+    let client = crate::client::http_client(&opts.http)?;
+    let progress = !opts.quiet && std::io::stderr().is_terminal();
     let run_info = hdrlog::RunInfo {
         target: targets
             .iter()
             .map(|t| t.signer.target.url.as_str())
             .collect::<Vec<_>>()
             .join(","),
-        schedule: describe_schedule(&args, &plan),
+        schedule: opts.schedule.clone(),
         start_at_epoch: start_at.map(hdrlog::started_epoch),
-        copy: args.copy.map(|c| [c.k, c.n]),
+        copy: opts.copy.map(|c| [c.k, c.n]),
     };
     let run = worker::run(EngineConfig {
-        plan,
+        plan: opts.plan.clone(),
         targets,
         client,
-        timeout: args.http.timeout,
-        connect_timeout: args.http.connect_timeout,
-        hdr_log: args.hdr_log.clone(),
+        timeout: opts.http.timeout,
+        connect_timeout: opts.http.connect_timeout,
+        hdr_log: opts.hdr_log.clone(),
         progress,
+        retry: RetryPolicy::new(opts.retries + 1, opts.max_retry_wait),
         start_at,
         run_info,
     })
     .await?;
-    finish(&run, args.output, args.html.as_deref(), &thresholds, true)
+    finish(
+        &run,
+        opts.output,
+        opts.html.as_deref(),
+        &opts.thresholds,
+        true,
+    )
 }
 
 /// `iris-cli report merge`.
-pub async fn run_report(args: ReportArgs) -> anyhow::Result<Exit> {
-    match args.command {
-        ReportCommand::Merge(m) => {
-            let thresholds = parse_fail_if(m.fail_if.as_deref())?;
-            let run = hdrlog::merge(&m.files)
-                .map_err(|e| CliError::new(Exit::Failure, format!("{e:#}")))?;
-            finish(&run, m.output, m.html.as_deref(), &thresholds, false)
-        }
-    }
+pub async fn run_merge(opts: MergeOptions) -> anyhow::Result<Exit> {
+    let run =
+        hdrlog::merge(&opts.files).map_err(|e| CliError::new(Exit::Failure, format!("{e:#}")))?;
+    finish(
+        &run,
+        opts.output,
+        opts.html.as_deref(),
+        &opts.thresholds,
+        false,
+    )
 }
 
 /// Print the report, write the HTML page, decide the exit code.
 fn finish(
     run: &RunResult,
-    output: OutputFormat,
+    output: Format,
     html_path: Option<&Path>,
     thresholds: &[Threshold],
     live: bool,
@@ -627,8 +428,8 @@ fn finish(
             .with_context(|| format!("cannot write --html {}", p.display()))?;
     }
     let text = match output {
-        OutputFormat::Json => serde_json::to_string_pretty(&r)? + "\n",
-        OutputFormat::Human => report::render_human(&r),
+        Format::Json => serde_json::to_string_pretty(&r)? + "\n",
+        Format::Human => report::render_human(&r),
     };
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
@@ -727,11 +528,11 @@ mod tests {
     fn bodies_per_target() {
         let p = Payload::Rows(vec!["5.1,3.5,1.4,0.2".into()]);
         assert_eq!(
-            bodies(&p, TargetKind::ApiGateway)[0],
+            bodies(&p, TargetKind::ApiGateway.protocol())[0],
             Bytes::from_static(br#"{"data":"5.1,3.5,1.4,0.2"}"#)
         );
         assert_eq!(
-            bodies(&p, TargetKind::SageMaker)[0],
+            bodies(&p, TargetKind::SageMaker.protocol())[0],
             Bytes::from_static(b"5.1,3.5,1.4,0.2")
         );
     }
