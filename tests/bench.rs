@@ -624,3 +624,74 @@ fn start_at_and_copy_mistakes_are_usage_errors() {
     assert!(r.stderr.contains("left by an earlier run"), "{}", r.stderr);
     assert_eq!(emu.stats().requests, 0);
 }
+
+/// A pod deleted mid-run (or stopped by the Job's activeDeadlineSeconds) gets SIGTERM: that
+/// copy still prints its report and finishes its log, and `report merge` says, with numbers,
+/// that its window was cut short.
+#[test]
+fn sigterm_in_one_copy_leaves_a_complete_log_and_merge_says_so() {
+    let env = Env::new();
+    let emu = emulator(Faults::default());
+    let start = std::time::SystemTime::now() + Duration::from_millis(1500);
+    let start_s = iris_cli::bench::schedule::fmt_rfc3339(start);
+    let spawn = |k: u32| {
+        let mut cmd = env.std_cmd();
+        cmd.args(["bench", "-q", "--region", "us-east-1", "--url"])
+            .arg(emu.invoke_url())
+            .args([
+                "--access-key",
+                TEST_ACCESS_KEY,
+                "--secret-key",
+                TEST_SECRET_KEY,
+            ])
+            .args(["--rps", "100", "--duration", "4s", "-o", "json"])
+            .args(["--start-at", &start_s, "--copy", &format!("{k}/2")])
+            .arg("--hdr-log")
+            .arg(env.path(&format!("copy-{k}.hlog")))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let (whole, cut) = (spawn(0), spawn(1));
+    // Both copies are sending (bounded wait), then the second one's pod goes away.
+    let t = std::time::Instant::now();
+    while emu.stats().requests < 150 && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &cut.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = cut.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["interrupted"], true);
+    let cut_sent = v["requests"]["sent"].as_u64().unwrap();
+    assert!((50..200).contains(&cut_sent), "{cut_sent}");
+    let out = whole.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["requests"]["sent"], 200);
+    assert_eq!(emu.stats().requests, 200 + cut_sent);
+
+    let r = run(env
+        .iris()
+        .args(["report", "merge", "-o", "json"])
+        .arg(env.path("copy-0.hlog"))
+        .arg(env.path("copy-1.hlog")));
+    let merged = json(&r);
+    // The cut copy's log has its summary: every request it sent is counted.
+    assert_eq!(merged["requests"]["sent"].as_u64(), Some(200 + cut_sent));
+    assert_eq!(merged["interrupted"], true);
+    assert!(!r.stderr.contains("no summary line"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("the copies' windows differ: first sends span 0.0")
+            && r.stderr.contains("last sends"),
+        "{}",
+        r.stderr
+    );
+}
