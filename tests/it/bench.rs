@@ -546,13 +546,13 @@ fn four_copies_with_one_start_time_are_one_400_rps_schedule() {
         );
     }
     // The emulator logs whole milliseconds. Interleaved, one request comes every 2.5 ms: the
-    // gaps are 2 or 3 ms (97% in a quiet run). Four 100 rps schedules in step (the same
-    // --start-at without --copy) arrive in bursts of four every 10 ms: gaps of 0-1 ms and
-    // 7-9 ms, only 8% of them 2 or 3 ms (measured).
+    // gaps are 2 or 3 ms (91-97% alone, 67% with the whole suite running on 2 cores). Four
+    // 100 rps schedules in step (the same --start-at without --copy) arrive in bursts of four
+    // every 10 ms: gaps of 0-1 ms and 7-9 ms, only 8% of them 2 or 3 ms (measured).
     let gaps: Vec<u64> = at.windows(2).map(|w| w[1] - w[0]).collect();
     let even = gaps.iter().filter(|g| (2..=3).contains(*g)).count() as f64 / gaps.len() as f64;
     assert!(
-        even >= 0.7,
+        even >= 0.4,
         "only {:.1}% of the gaps between arrivals are 2-3 ms: not interleaved",
         even * 100.0
     );
