@@ -63,6 +63,27 @@ impl Env {
     }
 }
 
+/// The interpreter for tests that drive Python: `IRIS_TEST_PYTHON` (the test command,
+/// `tests/run.sh`, points it at the project's `.venv` with the pinned requirements), else
+/// `python3` from `PATH`.
+pub fn python_program() -> String {
+    std::env::var("IRIS_TEST_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "python3".into())
+}
+
+/// A command for [`python_program`], run from the repository root.
+pub fn python() -> std::process::Command {
+    let mut cmd = std::process::Command::new(python_program());
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
+
+/// The hint every Python-driving test gives when its packages are missing.
+pub const PYTHON_HINT: &str = "run the suite with tests/run.sh (it creates .venv with the pinned \
+     requirements), or set IRIS_TEST_PYTHON to an interpreter that has them";
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
