@@ -31,13 +31,25 @@ pub enum Command {
     Bench(Box<crate::bench::BenchArgs>),
     /// Work with saved bench results (merge interval logs from several machines).
     Report(crate::bench::ReportArgs),
-    /// Print shell completions.
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions {
+        /// The shell to write the completion script for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    Man,
+    /// Print a man page (roff), or write them all with --dir.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Subcommand whose page to print, e.g. `predict` or `report merge` (default: the top-level page).
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Vec<String>,
+
+    /// Write every page (iris-cli.1, iris-cli-predict.1, ...) into DIR and print their paths.
+    #[arg(long, value_name = "DIR", conflicts_with = "subcommand")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Where requests go.

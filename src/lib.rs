@@ -6,18 +6,18 @@ pub mod batch;
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod completions;
 pub mod config;
 pub mod credentials;
 pub mod duration;
 pub mod emulator;
 pub mod error;
+pub mod man;
 pub mod predict;
 pub mod redact;
 pub mod response;
 pub mod session;
 pub mod sign;
-
-use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, OutputFormat, PredictArgs};
 use crate::client::HttpSettings;
@@ -36,14 +36,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Bench(args) => bench::run_bench(*args).await,
         Command::Report(args) => bench::run_report(args).await,
         Command::Completions { shell } => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "iris-cli", &mut std::io::stdout());
+            completions::write(shell, &mut std::io::stdout().lock())?;
             Ok(Exit::Ok)
         }
-        Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
-            Ok(Exit::Ok)
-        }
+        Command::Man(args) => man::run(&args.subcommand, args.dir.as_deref()),
     }
 }
 
