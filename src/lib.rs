@@ -6,6 +6,7 @@ pub mod batch;
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod columns;
 pub mod completions;
 pub mod config;
 pub mod credentials;

@@ -171,60 +171,10 @@ enum Payload {
     Raw(Vec<u8>),
 }
 
-/// Read `--payload-csv`: one request per row; cells must be numbers or empty; a first row
-/// with non-numeric cells is a header and skipped.
-pub fn read_payload_csv(path: &Path) -> Result<Vec<String>, CliError> {
-    let file = std::fs::File::open(path).map_err(|e| {
-        CliError::usage(format!("cannot read --payload-csv {}: {e}", path.display()))
-    })?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(std::io::BufReader::new(file));
-    let mut rows = Vec::new();
-    let mut width = None;
-    for (n, rec) in rdr.records().enumerate() {
-        let line = n + 1;
-        let rec = rec.map_err(|e| {
-            CliError::usage(format!("--payload-csv {}:{line}: {e}", path.display()))
-        })?;
-        if rec.iter().all(|c| c.trim().is_empty()) {
-            continue;
-        }
-        let bad = rec
-            .iter()
-            .position(|c| !c.trim().is_empty() && c.trim().parse::<f64>().is_err());
-        if let Some(col) = bad {
-            if rows.is_empty() && width.is_none() {
-                width = Some(rec.len());
-                continue; // header
-            }
-            return Err(CliError::usage(format!(
-                "--payload-csv {}:{line}, column {}: '{}' is not a number",
-                path.display(),
-                col + 1,
-                rec.get(col).unwrap_or_default().trim()
-            )));
-        }
-        match width {
-            Some(w) if w != rec.len() => {
-                return Err(CliError::usage(format!(
-                    "--payload-csv {}:{line}: {} columns, expected {w}",
-                    path.display(),
-                    rec.len()
-                )))
-            }
-            _ => width = Some(rec.len()),
-        }
-        rows.push(rec.iter().map(str::trim).collect::<Vec<_>>().join(","));
-    }
-    if rows.is_empty() {
-        return Err(CliError::usage(format!(
-            "--payload-csv {}: no data rows",
-            path.display()
-        )));
-    }
-    Ok(rows)
+/// Read `--payload-csv`: one request per row, its feature columns only (the rule `batch`
+/// uses, `columns`); the note says which columns were left out.
+pub fn read_payload_csv(path: &Path) -> Result<(Vec<String>, Option<String>), CliError> {
+    crate::columns::payload_rows(path)
 }
 
 fn bodies(payload: &Payload, kind: TargetKind) -> Vec<Bytes> {
@@ -359,7 +309,11 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Exit> {
         }
         Payload::Raw(crate::predict::read_body_file(p)?)
     } else if let Some(p) = &args.payload_csv {
-        Payload::Rows(read_payload_csv(p)?)
+        let (rows, note) = read_payload_csv(p)?;
+        if let (Some(note), false) = (note, args.quiet) {
+            eprintln!("iris-cli: {}: {note}", p.display());
+        }
+        Payload::Rows(rows)
     } else {
         Payload::Rows(vec!["5.1,3.5,1.4,0.2".into()])
     };
@@ -536,23 +490,6 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn payload_csv_rows_header_and_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("p.csv");
-        std::fs::write(&p, "sl,sw,pl,pw\n5.1,3.5,1.4,0.2\n\n6.6, 3.0,4.4,1.4\n").unwrap();
-        assert_eq!(
-            read_payload_csv(&p).unwrap(),
-            vec!["5.1,3.5,1.4,0.2", "6.6,3.0,4.4,1.4"]
-        );
-        std::fs::write(&p, "5.1,3.5,1.4,0.2\n6.6,x,4.4,1.4\n").unwrap();
-        let e = read_payload_csv(&p).unwrap_err().to_string();
-        assert!(e.contains("p.csv:2, column 2: 'x'"), "{e}");
-        std::fs::write(&p, "5.1,3.5,1.4,0.2\n6.6,4.4,1.4\n").unwrap();
-        let e = read_payload_csv(&p).unwrap_err().to_string();
-        assert!(e.contains("p.csv:2: 3 columns, expected 4"), "{e}");
-    }
 
     #[test]
     fn bodies_per_target() {
