@@ -128,6 +128,22 @@ pub struct HttpArgs {
     pub insecure: bool,
 }
 
+/// A request from a Postman collection instead of --url/--endpoint-name.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PostmanArgs {
+    /// Postman collection (v2.1 JSON) holding the request to send (with --request): its URL, body, headers and the region/service of its AWS Signature auth; credentials still come from --access-key or the AWS chain, never from the file.
+    #[arg(long, value_name = "FILE", requires = "request", conflicts_with_all = ["url", "endpoint_name", "local"])]
+    pub postman_collection: Option<PathBuf>,
+
+    /// Name of the request in --postman-collection (`folder/name` when names repeat).
+    #[arg(long, value_name = "NAME", requires = "postman_collection")]
+    pub request: Option<String>,
+
+    /// Postman environment file for the collection's {{variables}} (else the collection's own variables, then environment variables).
+    #[arg(long, value_name = "FILE", requires = "postman_collection")]
+    pub postman_environment: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Human,
@@ -183,6 +199,9 @@ pub struct PredictArgs {
 
     #[command(flatten)]
     pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub postman: PostmanArgs,
 
     #[command(flatten)]
     pub auth: AuthArgs,

@@ -14,6 +14,7 @@ pub mod duration;
 pub mod emulator;
 pub mod error;
 pub mod man;
+pub mod postman;
 pub mod predict;
 pub mod redact;
 pub mod response;
@@ -28,13 +29,52 @@ use crate::predict::{BodySource, Output, PredictOptions};
 /// Run a parsed command line; the caller maps errors to exit codes with `error::classify`.
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
-        Command::Predict(args) => run_predict(args).await,
-        Command::Batch(args) => batch::run(args).await,
+        Command::Predict(mut args) => {
+            if let Some(req) =
+                postman::apply(&args.postman, &mut args.target, &mut args.http.headers)?
+            {
+                let given = args.data.is_some()
+                    || args.body.is_some()
+                    || args.body_file.is_some()
+                    || args.stdin_body.is_some();
+                if !given {
+                    args.body = req.body.map(|b| String::from_utf8_lossy(&b).into_owned());
+                }
+                args.content_type = args.content_type.or(req.content_type);
+            }
+            run_predict(args).await
+        }
+        Command::Batch(mut args) => {
+            if let Some(req) =
+                postman::apply(&args.postman, &mut args.target, &mut args.http.headers)?
+            {
+                if req.body.is_some() && !args.quiet {
+                    eprintln!(
+                        "iris-cli: --request '{}': its body is replaced by the rows of {}",
+                        req.name,
+                        args.input.display()
+                    );
+                }
+            }
+            batch::run(args).await
+        }
         Command::Serve(args) => {
             emulator::serve::serve(args).await?;
             Ok(Exit::Ok)
         }
-        Command::Bench(args) => bench::run_bench(*args).await,
+        Command::Bench(mut args) => {
+            if let Some(req) =
+                postman::apply(&args.postman, &mut args.target, &mut args.http.headers)?
+            {
+                let given =
+                    args.data.is_some() || args.body_file.is_some() || args.payload_csv.is_some();
+                if !given {
+                    args.body = req.body.map(|b| String::from_utf8_lossy(&b).into_owned());
+                }
+                args.content_type = args.content_type.or(req.content_type);
+            }
+            bench::run_bench(*args).await
+        }
         Command::Report(args) => bench::run_report(args).await,
         Command::Completions { shell } => {
             completions::write(shell, &mut std::io::stdout().lock())?;

@@ -239,3 +239,58 @@ fn release_profile_strips_debug_info() {
     assert!(profiling.contains("inherits = \"release\""), "{profiling}");
     assert!(profiling.contains("debug = "), "{profiling}");
 }
+
+/// `predict --local --dry-run` says its port closes, and its curl line, run as printed after
+/// pasting `iris-cli serve`'s export lines, gets a prediction from that server.
+#[test]
+fn dry_run_local_curl_line_works_after_pasting_serve_exports() {
+    if !have("curl") {
+        eprintln!("SKIP: curl is not installed");
+        return;
+    }
+    let env = Env::new();
+    let serve = common::Serve::start(&env, &[]);
+    for (args, want) in [
+        (
+            &["--data", "5.1,3.5,1.4,0.2"][..],
+            "\"species\": \"setosa\"",
+        ),
+        (
+            &["--endpoint-name", "iris-xgb", "--data", "6.6,3.0,4.4,1.4"][..],
+            "0.",
+        ),
+    ] {
+        let r = run(env
+            .iris()
+            .args(["predict", "--local", "--dry-run"])
+            .args(args));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            r.stdout.contains("closes when this command exits"),
+            "{}",
+            r.stdout
+        );
+        let curl = r.stdout.lines().last().unwrap();
+        assert!(curl.starts_with("curl --aws-sigv4"), "{curl}");
+        let exports: String = serve
+            .exports
+            .iter()
+            .map(|(k, v)| format!("export {k}={v}\n"))
+            .collect();
+        let out = env
+            .scrubbed("bash")
+            .args(["--norc", "--noprofile", "-c"])
+            .arg(format!(
+                "{exports}{curl} --silent --show-error --fail-with-body"
+            ))
+            .env("NO_PROXY", "127.0.0.1")
+            .output()
+            .unwrap();
+        let body = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && body.contains(want),
+            "{curl}\n{body}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

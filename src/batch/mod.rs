@@ -138,6 +138,9 @@ pub struct BatchArgs {
     pub target: TargetArgs,
 
     #[command(flatten)]
+    pub postman: crate::cli::PostmanArgs,
+
+    #[command(flatten)]
     pub auth: AuthArgs,
 
     #[command(flatten)]

@@ -95,6 +95,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "payload_csv")]
     pub body_file: Option<PathBuf>,
 
+    /// Raw request body for every request, given inline (JSON for the API).
+    #[arg(long, conflicts_with_all = ["data", "body_file", "payload_csv"])]
+    pub body: Option<String>,
+
     /// Rotate over the rows of this CSV file (a header row is skipped).
     #[arg(long, value_name = "FILE")]
     pub payload_csv: Option<PathBuf>,
@@ -125,6 +129,9 @@ pub struct BenchArgs {
 
     #[command(flatten)]
     pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub postman: crate::cli::PostmanArgs,
 
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -308,6 +315,8 @@ pub async fn run_bench(args: BenchArgs) -> anyhow::Result<Exit> {
             .into());
         }
         Payload::Raw(crate::predict::read_body_file(p)?)
+    } else if let Some(b) = &args.body {
+        Payload::Raw(b.clone().into_bytes())
     } else if let Some(p) = &args.payload_csv {
         let (rows, note) = read_payload_csv(p)?;
         if let (Some(note), false) = (note, args.quiet) {

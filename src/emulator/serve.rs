@@ -101,6 +101,10 @@ pub struct ServeArgs {
     /// Write one JSON line per request.
     #[arg(long, value_name = "FILE")]
     pub access_log: Option<PathBuf>,
+    /// Also write a Postman collection (every route, with tests) and an environment (this
+    /// server's URLs, region and keys, for Postman's AWS Signature auth) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub postman: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -210,10 +214,50 @@ pub fn export_lines(emu: &Emulator, credentials: Option<&std::path::Path>) -> St
     s
 }
 
+/// `--postman DIR`: the same facts as the export lines, and the same rule for secrets.
+fn write_postman(
+    emu: &Emulator,
+    dir: &std::path::Path,
+    credentials: Option<&std::path::Path>,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let (invoke_url, endpoint_url) = (emu.invoke_url(), emu.endpoint_url());
+    let first = emu.config().keys.principals().first();
+    let (access_key, secret_key) = match (credentials, first) {
+        (Some(_), Some(p)) => (p.access_key.clone(), None),
+        _ => (
+            auth::TEST_ACCESS_KEY.to_string(),
+            Some(auth::TEST_SECRET_KEY),
+        ),
+    };
+    crate::postman::write_export(
+        dir,
+        &crate::postman::ServeVars {
+            invoke_url: &invoke_url,
+            endpoint_url: &endpoint_url,
+            endpoint_name: emu.endpoint_name(),
+            region: emu.region(),
+            access_key: &access_key,
+            secret_key,
+            secret_from: credentials,
+        },
+    )
+}
+
 /// Run the emulator in the foreground until Ctrl-C.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = args.to_config()?;
     let emu = Emulator::start(cfg).await?;
+    // Before the export lines: whoever reads those may open the files at once.
+    if let Some(dir) = &args.postman {
+        let (collection, environment) = write_postman(&emu, dir, args.credentials.as_deref())?;
+        eprintln!(
+            "iris-cli serve: Postman: import {} and {} (or: newman run {} -e {})",
+            collection.display(),
+            environment.display(),
+            collection.display(),
+            environment.display()
+        );
+    }
     {
         let mut out = std::io::stdout().lock();
         out.write_all(export_lines(&emu, args.credentials.as_deref()).as_bytes())?;
