@@ -471,6 +471,9 @@ fn merge_meta(metas: &[RunMeta], origin: f64) -> RunMeta {
         warmup_requests: metas.iter().map(|m| m.warmup_requests).sum(),
         interrupted: metas.iter().any(|m| m.interrupted),
         concurrency: metas.iter().map(|m| m.concurrency).sum(),
+        unsent: metas.iter().map(|m| m.unsent).sum(),
+        connections_opened: metas.iter().map(|m| m.connections_opened).sum(),
+        tls_handshakes: metas.iter().map(|m| m.tls_handshakes).sum(),
     }
 }
 
@@ -492,6 +495,7 @@ mod tests {
             status: Some(if v.is_multiple_of(7) { 429 } else { 200 }),
             error: v.is_multiple_of(7).then_some(ErrorKind::Throttled),
             server_timing: Some("apigw;dur=1.5, lambda;dur=1"),
+            retry: false,
         }
     }
 
@@ -504,6 +508,9 @@ mod tests {
             last_send_epoch: Some(started + 2.0),
             warmup_requests: 0,
             interrupted: false,
+            unsent: 0,
+            connections_opened: 0,
+            tls_handshakes: 0,
             concurrency: 8,
         }
     }

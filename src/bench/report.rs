@@ -46,6 +46,16 @@ pub struct RunMeta {
     pub interrupted: bool,
     /// Worker count: `--max-in-flight` or `--concurrency`.
     pub concurrency: usize,
+    /// Open loop: requests due before the end that were never sent (the run reached its hard
+    /// stop at `--duration` with the target unable to keep up).
+    #[serde(default)]
+    pub unsent: u64,
+    /// Connections the engine opened itself, and the TLS handshakes among them (reqwest's
+    /// pool, used behind a proxy, is not counted).
+    #[serde(default)]
+    pub connections_opened: u64,
+    #[serde(default)]
+    pub tls_handshakes: u64,
 }
 
 /// Everything needed to print a report.
@@ -104,10 +114,20 @@ pub struct Requests {
     pub errors: u64,
     /// Sent more than 5 ms after their due time.
     pub late: u64,
-    /// Sent but abandoned when the run was interrupted.
+    /// Sent but abandoned when the run was interrupted or reached its hard stop.
     pub unfinished: u64,
+    /// Due before the end but never sent (hard stop at `--duration` + grace).
+    pub unsent: u64,
+    /// Attempts that were retries (`--retries`), included in `sent`.
+    pub retries: u64,
     /// Sent during `--warmup`, not in any statistic.
     pub warmup: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Connections {
+    pub opened: u64,
+    pub tls_handshakes: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,6 +174,7 @@ pub struct Report {
     pub interrupted: bool,
     pub concurrency: usize,
     pub requests: Requests,
+    pub connections: Connections,
     pub latency_ms: Latency,
     pub status_codes: BTreeMap<String, u64>,
     /// Every error kind, zero or not.
@@ -241,7 +262,13 @@ impl Report {
                 errors: m.errors_total(),
                 late: m.late,
                 unfinished: m.unfinished,
+                unsent: run.meta.unsent,
+                retries: m.retries,
                 warmup: run.meta.warmup_requests,
+            },
+            connections: Connections {
+                opened: run.meta.connections_opened,
+                tls_handshakes: run.meta.tls_handshakes,
             },
             latency_ms: Latency {
                 response: Percentiles::of(&m.response),
@@ -345,6 +372,23 @@ pub fn render_human(r: &Report) -> String {
             String::new()
         }
     );
+    if r.connections.opened > 0 {
+        let _ = writeln!(
+            out,
+            "connections: {} opened, {} TLS handshakes",
+            r.connections.opened, r.connections.tls_handshakes
+        );
+    }
+    if q.retries > 0 {
+        let _ = writeln!(out, "retries: {} of the attempts were retries", q.retries);
+    }
+    if q.unsent > 0 {
+        let _ = writeln!(
+            out,
+            "unsent: {} requests were due but never sent: the target could not keep up with the rate before the hard stop",
+            q.unsent
+        );
+    }
     let _ = writeln!(out);
     table_head(&mut out, "latency");
     table_row(&mut out, "response (from due)", &r.latency_ms.response);
@@ -609,6 +653,7 @@ mod tests {
                 status: Some(if v.is_multiple_of(100) { 503 } else { 200 }),
                 error: v.is_multiple_of(100).then_some(ErrorKind::Server5xx),
                 server_timing: Some("apigw;dur=2, lambda;dur=1.5, sagemaker;dur=1"),
+                retry: false,
             });
         }
         RunResult {
@@ -620,6 +665,9 @@ mod tests {
                 last_send_epoch: Some(1009.99),
                 warmup_requests: 0,
                 interrupted: false,
+                unsent: 0,
+                connections_opened: 0,
+                tls_handshakes: 0,
                 concurrency: 64,
             },
             totals: m,

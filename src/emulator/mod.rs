@@ -17,7 +17,7 @@ pub mod auth;
 pub mod faults;
 mod lambda;
 pub mod model;
-pub mod pyfloat;
+pub use crate::pyfloat;
 pub mod sagemaker;
 pub mod serve;
 mod server;

@@ -7,12 +7,11 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-mod common;
-use common::{run, Env, Run};
+use crate::common::{run, Env, Run};
 use iris_cli::emulator::auth::{TEST_ACCESS_KEY, TEST_SECRET_KEY};
 use iris_cli::emulator::model::Model;
-use iris_cli::emulator::pyfloat::push_repr_f32;
 use iris_cli::emulator::{Emulator, EmulatorConfig, Faults, Latencies, LatencyDist};
+use iris_cli::pyfloat::push_repr_f32;
 
 const CLASSES: [&str; 3] = ["setosa", "versicolor", "virginica"];
 
@@ -57,7 +56,7 @@ fn ok(run: &Run) {
 
 /// The 150 iris feature rows (4 cells each, as written in the file).
 fn iris_rows() -> Vec<String> {
-    let text = include_str!("../payloads/iris.csv");
+    let text = include_str!("../../payloads/iris.csv");
     text.lines()
         .skip(1)
         .map(|l| l.split(',').take(4).collect::<Vec<_>>().join(","))

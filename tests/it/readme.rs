@@ -4,12 +4,10 @@
 //! order in one directory (a later command may read what an earlier one wrote); each must exit
 //! 0 within 60 s. Blocks fenced ```` ```sh ```` (real AWS, kubectl, long runs) are not run.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{run, Env, Serve};
+use crate::common::{run, Env, Serve};
 
 const MARK: &str = "```sh test";
 
@@ -29,9 +27,13 @@ fn marked_commands(readme: &str) -> Vec<Vec<(usize, String)>> {
                 break;
             }
             let (start, mut text) = pending.take().unwrap_or((n + 1, String::new()));
-            text.push_str(line.trim_end());
+            text.push_str(if text.is_empty() {
+                line.trim_end()
+            } else {
+                line.trim()
+            });
             if let Some(head) = text.strip_suffix('\\') {
-                pending = Some((start, format!("{head} ")));
+                pending = Some((start, format!("{} ", head.trim_end())));
                 continue;
             }
             let trimmed = text.trim();
@@ -52,7 +54,7 @@ fn marked_blocks_are_found_and_joined() {
     assert_eq!(
         marked_commands(text),
         [vec![
-            (4, "iris-cli a   --b".to_string()),
+            (4, "iris-cli a --b".to_string()),
             (7, "iris-cli c # note".to_string())
         ]]
     );

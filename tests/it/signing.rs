@@ -1,7 +1,7 @@
 //! Cross-check of iris-cli's signer with botocore (the AWS SDK for Python): the same request,
 //! signed at the same instant with the same keys, must carry the same signature.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::Stdio;

@@ -2,7 +2,7 @@
 //! reqwest to an in-process emulator on 127.0.0.1:0, answers checked byte for byte against
 //! AWS_WIRE.md.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -1041,7 +1041,7 @@ async fn iam_deny_via_credentials_file() {
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
-        serve: iris_cli::emulator::serve::ServeArgs,
+        serve: iris_cli::cli::serve::ServeArgs,
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys.json");

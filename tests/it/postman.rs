@@ -3,11 +3,9 @@
 //! --request NAME` run a request of a user's collection with `awsv4` auth, signing with
 //! iris-cli's credentials, never the keys pasted into the file.
 
-mod common;
-
 use serde_json::{json, Value};
 
-use common::{run, Env, Serve, WRONG_SECRET};
+use crate::common::{run, Env, Serve, WRONG_SECRET};
 
 /// Newman: `IRIS_TEST_NEWMAN` (tests/run.sh installs it into .venv/newman), else `newman` on
 /// PATH, else None (the test says it skipped).

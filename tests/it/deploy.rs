@@ -2,7 +2,7 @@
 //! and the parity test that the emulator's Lambda and deploy/lambda/handler.py answer byte for
 //! byte alike) against this build's binary, so `cargo test` covers it.
 
-mod common;
+use crate::common;
 
 #[test]
 fn deploy_python_suite() {

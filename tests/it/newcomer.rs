@@ -1,11 +1,9 @@
 //! What a newcomer meets first: shell completions that complete (run in the real shells), man
 //! pages that render without warnings, a release binary without debug info.
 
-mod common;
-
 use std::process::Command;
 
-use common::{run, Env};
+use crate::common::{run, Env};
 
 fn have(tool: &str) -> bool {
     Command::new("sh")
@@ -249,7 +247,7 @@ fn dry_run_local_curl_line_works_after_pasting_serve_exports() {
         return;
     }
     let env = Env::new();
-    let serve = common::Serve::start(&env, &[]);
+    let serve = crate::common::Serve::start(&env, &[]);
     for (args, want) in [
         (
             &["--data", "5.1,3.5,1.4,0.2"][..],

@@ -1,0 +1,25 @@
+//! The one integration-test binary: the built `iris-cli` against the in-process emulator (or a
+//! small mock server), every command end to end. One binary links once and shares helpers.
+//!
+//! - `harness`: the fluent `Run` builder and the emulator handle that checks on drop that no
+//!   handler panicked; `common`: the scrubbed environment and the secret-leak check.
+//! - `mock`: a tiny hyper server answering whatever a test scripts (SageMaker throttles, skew
+//!   answers) and recording what it received.
+
+mod common;
+mod harness;
+mod mock;
+
+mod batch;
+mod bench;
+mod cli;
+mod deploy;
+mod emulator_http;
+mod https;
+mod model_reference;
+mod newcomer;
+mod postman;
+mod readme;
+mod signing;
+mod sigv4_suite;
+mod wire;
