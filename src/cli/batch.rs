@@ -116,6 +116,9 @@ pub struct BatchArgs {
     pub target: TargetArgs,
 
     #[command(flatten)]
+    pub postman: super::PostmanArgs,
+
+    #[command(flatten)]
     pub auth: AuthArgs,
 
     #[command(flatten)]

@@ -96,6 +96,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "payload_csv")]
     pub body_file: Option<PathBuf>,
 
+    /// Raw request body for every request, given inline (JSON for the API).
+    #[arg(long, conflicts_with_all = ["data", "body_file", "payload_csv"])]
+    pub body: Option<String>,
+
     /// Rotate over the rows of this CSV file (a header row is skipped).
     #[arg(long, value_name = "FILE")]
     pub payload_csv: Option<PathBuf>,
@@ -137,6 +141,9 @@ pub struct BenchArgs {
 
     #[command(flatten)]
     pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub postman: super::PostmanArgs,
 
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -264,6 +271,8 @@ impl BenchArgs {
                 ));
             }
             PayloadSource::BodyFile(p.clone())
+        } else if let Some(b) = &self.body {
+            PayloadSource::Body(b.clone().into_bytes())
         } else if let Some(p) = &self.payload_csv {
             PayloadSource::PayloadCsv(p.clone())
         } else {

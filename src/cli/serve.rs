@@ -91,6 +91,11 @@ pub struct ServeArgs {
     /// Write one JSON line per request.
     #[arg(long, value_name = "FILE")]
     pub access_log: Option<PathBuf>,
+
+    /// Also write a Postman collection (every route, with tests) and an environment (this
+    /// server's URLs, region and keys, for Postman's AWS Signature auth) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub postman: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -167,6 +172,7 @@ impl ServeArgs {
         Ok(ServeOptions {
             config: self.to_config()?,
             credentials_file: self.credentials.clone(),
+            postman_dir: self.postman.clone(),
         })
     }
 }
