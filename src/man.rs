@@ -285,7 +285,7 @@ fn extras(sub: &str) -> Extras {
             exit: EXIT_ALL,
             examples: &[
                 ("Score a file; the id column is passed through:", "iris-cli batch --local payloads/flowers.csv --out scored.csv"),
-                ("scikit-learn's iris file: its species label column is passed through, not sent:", "iris-cli batch --local payloads/iris.csv --output jsonl"),
+                ("scikit-learn's iris file: its species label column is passed through, not sent:", "iris-cli batch --local payloads/iris.csv -o jsonl"),
                 ("Resume an interrupted run:", "iris-cli batch --local payloads/flowers.csv --out scored.csv --resume"),
             ],
         },
@@ -418,6 +418,55 @@ mod tests {
                     panic!("{name}: example does not parse: {example}\n{e}");
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::*;
+
+    /// Every option of every subcommand has a description (so every man page and --help line
+    /// says what it does).
+    #[test]
+    fn every_option_is_described() {
+        let mut missing = Vec::new();
+        for (name, cmd) in commands() {
+            for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{name} {}", arg.get_id()));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "options without a description: {missing:?}"
+        );
+    }
+
+    /// `-o/--output` wherever results are printed.
+    #[test]
+    fn dash_o_everywhere_results_are_printed() {
+        for (name, cmd) in commands() {
+            if let Some(out) = cmd.get_arguments().find(|a| a.get_id() == "output") {
+                assert_eq!(out.get_short(), Some('o'), "{name} --output has no -o");
+            }
+        }
+        let with_output: Vec<String> = commands()
+            .into_iter()
+            .filter(|(_, c)| c.get_arguments().any(|a| a.get_id() == "output"))
+            .map(|(n, _)| n)
+            .collect();
+        for want in [
+            "iris-cli-predict",
+            "iris-cli-batch",
+            "iris-cli-bench",
+            "iris-cli-report-merge",
+        ] {
+            assert!(
+                with_output.iter().any(|n| n == want),
+                "{want}: {with_output:?}"
+            );
         }
     }
 }

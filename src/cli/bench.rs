@@ -100,7 +100,8 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with_all = ["data", "body_file", "payload_csv"])]
     pub body: Option<String>,
 
-    /// Rotate over the rows of this CSV file (a header row is skipped).
+    /// Rotate over the rows of this CSV file, sending its feature columns: a header row, its
+    /// id and label columns, and scikit-learn's label column are left out, as in `batch`.
     #[arg(long, value_name = "FILE")]
     pub payload_csv: Option<PathBuf>,
 

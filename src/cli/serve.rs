@@ -42,7 +42,9 @@ pub struct ServeArgs {
     /// AWS account id in ARNs and IAM deny messages.
     #[arg(long, default_value = "123456789012")]
     pub account: String,
-    /// Accepted keys and what each may call (default: built-in test keys).
+    /// JSON file of the accepted keys and what each may call: {"keys": [{"access_key",
+    /// "secret_key", "session_token" (optional), "arn", "actions": ["execute-api:Invoke",
+    /// "sagemaker:InvokeEndpoint"]}]} (default: the built-in test keys).
     #[arg(long, value_name = "FILE")]
     pub credentials: Option<PathBuf>,
     /// Serve this XGBoost JSON model (`Booster.save_model("model.json")`) instead of iris.
@@ -52,6 +54,9 @@ pub struct ServeArgs {
     /// beyond the list is named by its number).
     #[arg(long, value_delimiter = ',')]
     pub classes: Option<Vec<String>>,
+    /// How API Gateway calls the Lambda: non-proxy (the seed's: the function's return value is
+    /// the body, errors as 200 with errorMessage) or proxy (the function returns statusCode,
+    /// headers and body).
     #[arg(long, value_enum, default_value = "non-proxy")]
     pub integration: IntegrationArg,
     /// Lambda concurrency limit; beyond it API Gateway answers 500.
