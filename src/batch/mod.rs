@@ -185,7 +185,7 @@ pub async fn run(
     auth: crate::session::AuthOptions,
 ) -> anyhow::Result<Exit> {
     let session = crate::session::Session::open(&target, &auth).await?;
-    let http = crate::client::http_client(&opts.http)?;
+    let http = crate::client::http_client(&opts.http, &session.signer.target.url)?;
     let started = Instant::now();
     let report = pipeline(&opts, session, http).await?;
     if opts.summary {

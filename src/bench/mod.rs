@@ -366,7 +366,7 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
     for t in &targets {
         t.signer.sign(&t.headers, &t.bodies[0])?;
     }
-    let client = crate::client::http_client(&opts.http)?;
+    let client = crate::client::http_client(&opts.http, &targets[0].signer.target.url)?;
     let progress = !opts.quiet && std::io::stderr().is_terminal();
     let run_info = hdrlog::RunInfo {
         target: targets
@@ -377,6 +377,21 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
         schedule: opts.schedule.clone(),
         start_at_epoch: start_at.map(hdrlog::started_epoch),
         copy: opts.copy.map(|c| [c.k, c.n]),
+    };
+    // TLS roots are loaded only when a target needs them.
+    let tls = if targets
+        .iter()
+        .any(|t| t.signer.target.url.scheme() == "https")
+    {
+        Some(crate::tls::client_config(&opts.http)?)
+    } else {
+        None
+    };
+    let connector = worker::Connector {
+        tls,
+        version: opts.http.http_version,
+        opened: Default::default(),
+        tls_handshakes: Default::default(),
     };
     let run = worker::run(EngineConfig {
         plan: opts.plan.clone(),
@@ -389,6 +404,7 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
         retry: RetryPolicy::new(opts.retries + 1, opts.max_retry_wait),
         start_at,
         run_info,
+        connector,
     })
     .await?;
     finish(

@@ -15,6 +15,7 @@ mod bench;
 mod cli;
 mod deploy;
 mod emulator_http;
+mod https;
 mod model_reference;
 mod signing;
 mod sigv4_suite;
