@@ -510,6 +510,10 @@ fn parse_quantile(s: &str) -> Option<f64> {
         return Some(1.0);
     }
     let digits = s.strip_prefix('p')?;
+    // ASCII only: `p᧐` (a non-ASCII digit) must not be sliced mid-character below.
+    if !digits.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
     let q = if digits.contains('.') || digits.len() <= 2 {
         digits.parse::<f64>().ok()? / 100.0
     } else {

@@ -120,6 +120,11 @@ pub struct AuthArgs {
     /// Named profile from the shared config/credentials files (default: AWS_PROFILE or "default").
     #[arg(long)]
     pub profile: Option<String>,
+
+    /// Longest wait for credentials from the AWS chain (a credential_process that hangs, an
+    /// SSO or STS call); then the command fails with exit 3.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub credentials_timeout: Duration,
 }
 
 impl AuthArgs {
@@ -130,6 +135,7 @@ impl AuthArgs {
             secret_key_stdin: self.secret_key_stdin,
             session_token: self.session_token.clone(),
             profile: self.profile.clone(),
+            credentials_timeout: Some(self.credentials_timeout),
         }
     }
 }
