@@ -368,16 +368,6 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
     }
     let client = crate::client::http_client(&opts.http, &targets[0].signer.target.url)?;
     let progress = !opts.quiet && std::io::stderr().is_terminal();
-    let run_info = hdrlog::RunInfo {
-        target: targets
-            .iter()
-            .map(|t| t.signer.target.url.as_str())
-            .collect::<Vec<_>>()
-            .join(","),
-        schedule: opts.schedule.clone(),
-        start_at_epoch: start_at.map(hdrlog::started_epoch),
-        copy: opts.copy.map(|c| [c.k, c.n]),
-    };
     // TLS roots are loaded only when a target needs them.
     let tls = if targets
         .iter()
@@ -393,6 +383,16 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
         opened: Default::default(),
         tls_handshakes: Default::default(),
     };
+    let run_info = hdrlog::RunInfo {
+        target: targets
+            .iter()
+            .map(|t| t.signer.target.url.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        schedule: opts.schedule.clone(),
+        start_at_epoch: start_at.map(hdrlog::started_epoch),
+        copy: opts.copy.map(|c| [c.k, c.n]),
+    };
     let run = worker::run(EngineConfig {
         plan: opts.plan.clone(),
         targets,
@@ -402,9 +402,9 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
         hdr_log: opts.hdr_log.clone(),
         progress,
         retry: RetryPolicy::new(opts.retries + 1, opts.max_retry_wait),
+        connector,
         start_at,
         run_info,
-        connector,
     })
     .await?;
     finish(

@@ -101,11 +101,11 @@ pub struct EngineConfig {
     pub progress: bool,
     /// `--retries`: failed attempts sent again, each measured from its own due time.
     pub retry: RetryPolicy,
+    pub connector: Connector,
     /// `--start-at`: the wall-clock instant of the schedule's t0 (default: now).
     pub start_at: Option<SystemTime>,
     /// What the log's header says about this run (`report merge` checks copies against it).
     pub run_info: RunInfo,
-    pub connector: Connector,
 }
 
 struct Shared {
