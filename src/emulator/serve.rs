@@ -9,9 +9,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::auth::{self, KeyStore};
+use super::endpoint::{SageMakerMode, Serverless};
 use super::faults::{parse_duration, Latencies};
 use super::model::Model;
-use super::{Emulator, EmulatorConfig, Faults, Integration, IRIS_CLASSES};
+use super::{Emulator, EmulatorConfig, Faults, Integration, Limits, UsagePlan, IRIS_CLASSES};
+use crate::error::CliError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum IntegrationArg {
@@ -19,8 +21,88 @@ pub enum IntegrationArg {
     Proxy,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SageMakerModeArg {
+    /// Instance-backed real-time endpoint.
+    RealTime,
+    /// Serverless endpoint: `--max-concurrency`, `--memory-mb`, 4 MB payloads, cold starts.
+    Serverless,
+}
+
 fn duration_arg(s: &str) -> Result<Duration, String> {
     parse_duration(s)
+}
+
+/// A duration within AWS's bounds for the setting.
+fn bounded_duration(s: &str, lo: Duration, hi: Duration) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < lo || d > hi {
+        return Err(format!(
+            "'{s}' is outside {}..={} (AWS's limits)",
+            fmt_duration(lo),
+            fmt_duration(hi)
+        ));
+    }
+    Ok(d)
+}
+
+fn fmt_duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// API Gateway REST: 50 ms to 29 s (AWS_WIRE §9).
+fn integration_timeout_arg(s: &str) -> Result<Duration, String> {
+    bounded_duration(s, Duration::from_millis(50), Duration::from_secs(29))
+}
+
+/// HTTP API: 50 ms to 30 s.
+fn http_api_timeout_arg(s: &str) -> Result<Duration, String> {
+    bounded_duration(s, Duration::from_millis(50), Duration::from_secs(30))
+}
+
+/// Any positive duration (AWS's is fixed at 60 s; shorter values make tests fast).
+fn container_timeout_arg(s: &str) -> Result<Duration, String> {
+    bounded_duration(s, Duration::from_millis(1), Duration::from_secs(3600))
+}
+
+fn positive_count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{s}' is not a whole number of at least 1")),
+    }
+}
+
+/// Serverless `MaxConcurrency`: 1 to 200.
+fn max_concurrency_arg(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=200).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not between 1 and 200 (SageMaker's MaxConcurrency range)"
+        )),
+    }
+}
+
+/// Serverless `MemorySizeInMB`: 1024 to 6144 in steps of 1024.
+fn memory_mb_arg(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if (1024..=6144).contains(&n) && n.is_multiple_of(1024) => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not one of 1024, 2048, 3072, 4096, 5120, 6144 (SageMaker's MemorySizeInMB values)"
+        )),
+    }
+}
+
+/// A usage-plan API key: API Gateway's keys are 20 to 128 printable ASCII characters.
+fn api_key_arg(s: &str) -> Result<String, String> {
+    if (20..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(s.to_string())
+    } else {
+        Err("an API key must be 20 to 128 printable ASCII characters without spaces".into())
+    }
 }
 
 fn fraction_arg(s: &str) -> Result<f64, String> {
@@ -101,6 +183,43 @@ pub struct ServeArgs {
     /// Write one JSON line per request.
     #[arg(long, value_name = "FILE")]
     pub access_log: Option<PathBuf>,
+    /// REST API integration timeout (AWS: 50ms..29s, default 29s): a slower Lambda gets
+    /// `504 {"message": "Endpoint request timed out"}`.
+    #[arg(long, value_parser = integration_timeout_arg, default_value = "29s")]
+    pub integration_timeout: Duration,
+    /// HTTP API integration timeout (at most 30s): 503 Service Unavailable beyond it.
+    #[arg(long, value_parser = http_api_timeout_arg, default_value = "30s")]
+    pub http_api_timeout: Duration,
+    /// How long SageMaker waits for the container (AWS: 60s): 424 ModelError beyond it.
+    #[arg(long, value_parser = container_timeout_arg, default_value = "60s")]
+    pub container_timeout: Duration,
+    /// In-flight invocations the real-time endpoint takes; beyond them SageMaker's
+    /// 400 ThrottlingException (default: no limit).
+    #[arg(long, value_parser = positive_count, value_name = "N")]
+    pub sagemaker_concurrency: Option<usize>,
+    /// How the endpoint is hosted.
+    #[arg(long, value_enum, default_value = "real-time")]
+    pub sagemaker_mode: SageMakerModeArg,
+    /// Serverless MaxConcurrency (1..200): ThrottlingException beyond it.
+    #[arg(long, value_parser = max_concurrency_arg, default_value = "20")]
+    pub max_concurrency: usize,
+    /// Serverless MemorySizeInMB (1024..6144, steps of 1024).
+    #[arg(long, value_parser = memory_mb_arg, default_value = "2048")]
+    pub memory_mb: u32,
+    /// Serverless: time to provision an instance (ModelSetupTime); while an endpoint scales from
+    /// zero, other requests get 429 ModelNotReadyException.
+    #[arg(long, value_parser = duration_arg, default_value = "2s")]
+    pub model_setup_time: Duration,
+    /// Require this usage-plan API key in `x-api-key` on the REST API (repeatable); a missing
+    /// or unknown key gets 403 Forbidden.
+    #[arg(long = "api-key", value_parser = api_key_arg, value_name = "KEY")]
+    pub api_keys: Vec<String>,
+    /// Requests each API key may make; then 429 "Limit Exceeded".
+    #[arg(long, requires = "api_keys", value_name = "N")]
+    pub api_key_quota: Option<u64>,
+    /// Address of the Lambda function URL (its own port: a function URL takes every path).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub function_url_listen: SocketAddr,
 }
 
 impl ServeArgs {
@@ -146,6 +265,24 @@ impl ServeArgs {
         if self.stall_at.is_some() && self.stall_for.is_none() {
             anyhow::bail!("--stall-at needs --stall-for");
         }
+        let sagemaker = match self.sagemaker_mode {
+            SageMakerModeArg::RealTime => SageMakerMode::RealTime {
+                concurrency: self.sagemaker_concurrency,
+            },
+            SageMakerModeArg::Serverless => {
+                if self.sagemaker_concurrency.is_some() {
+                    return Err(CliError::usage(
+                        "--sagemaker-concurrency is for real-time endpoints; a serverless endpoint takes --max-concurrency",
+                    )
+                    .into());
+                }
+                SageMakerMode::Serverless(Serverless {
+                    max_concurrency: self.max_concurrency,
+                    memory_mb: self.memory_mb,
+                    setup_time: self.model_setup_time,
+                })
+            }
+        };
         Ok(EmulatorConfig {
             listen: self.listen,
             stage: self.stage.clone(),
@@ -174,38 +311,64 @@ impl ServeArgs {
             },
             seed: self.seed,
             access_log: self.access_log.clone(),
+            limits: Limits {
+                integration_timeout: self.integration_timeout,
+                http_api_timeout: self.http_api_timeout,
+                container_timeout: self.container_timeout,
+                ..Limits::default()
+            },
+            sagemaker,
+            usage_plan: (!self.api_keys.is_empty()).then(|| UsagePlan {
+                keys: self.api_keys.clone(),
+                quota: self.api_key_quota,
+            }),
+            function_url_listen: self.function_url_listen,
             ..EmulatorConfig::default()
         })
     }
 }
 
-/// The `export` lines `serve` prints first. The built-in keys are public test keys, so the
-/// secret is printed; keys from a file are not.
+/// A POSIX shell word that stands for `value` exactly: single-quoted, with each `'` written as
+/// `'\''`.
+pub fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
+/// The `export` lines `serve` prints first: enough for iris-cli, the AWS CLI (which reads only
+/// `AWS_DEFAULT_REGION`), boto3 and the AWS SDKs (`AWS_ENDPOINT_URL_<SERVICE>` sends SageMaker
+/// runtime and CloudWatch calls to the emulator). Every value is shell-quoted. The built-in keys
+/// are public test keys, so the secret is printed; keys from a file are not.
 pub fn export_lines(emu: &Emulator, credentials: Option<&std::path::Path>) -> String {
     let cfg = emu.config();
-    let mut s = format!(
-        "export IRIS_URL={}\nexport IRIS_ENDPOINT_URL={}\nexport IRIS_ENDPOINT_NAME={}\nexport AWS_REGION={}\n",
-        emu.invoke_url(),
-        emu.endpoint_url(),
-        emu.endpoint_name(),
-        emu.region()
-    );
+    let mut vars: Vec<(&str, String)> = vec![
+        ("IRIS_URL", emu.invoke_url()),
+        ("IRIS_HTTP_API_URL", emu.http_api_url()),
+        ("IRIS_FUNCTION_URL", emu.function_url()),
+        ("IRIS_ENDPOINT_URL", emu.endpoint_url()),
+        ("IRIS_ENDPOINT_NAME", emu.endpoint_name().to_string()),
+        ("AWS_REGION", emu.region().to_string()),
+        ("AWS_DEFAULT_REGION", emu.region().to_string()),
+        ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", emu.endpoint_url()),
+        ("AWS_ENDPOINT_URL_CLOUDWATCH", emu.endpoint_url()),
+    ];
     let first = cfg.keys.principals().first();
+    let mut comment = None;
     match (credentials, first) {
         (Some(path), Some(p)) => {
-            s.push_str(&format!(
-                "export AWS_ACCESS_KEY_ID={}\n# secret: from {}\n",
-                p.access_key,
-                path.display()
-            ));
+            vars.push(("AWS_ACCESS_KEY_ID", p.access_key.clone()));
+            comment = Some(format!("# secret: from {}\n", path.display()));
         }
         _ => {
-            s.push_str(&format!(
-                "export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\n",
-                auth::TEST_ACCESS_KEY,
-                auth::TEST_SECRET_KEY
-            ));
+            vars.push(("AWS_ACCESS_KEY_ID", auth::TEST_ACCESS_KEY.to_string()));
+            vars.push(("AWS_SECRET_ACCESS_KEY", auth::TEST_SECRET_KEY.to_string()));
         }
+    }
+    let mut s = String::new();
+    for (name, value) in vars {
+        s.push_str(&format!("export {name}={}\n", shell_quote(&value)));
+    }
+    if let Some(c) = comment {
+        s.push_str(&c);
     }
     s
 }
