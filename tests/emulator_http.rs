@@ -961,7 +961,7 @@ fn start_in_thread_serves_and_stops_on_drop() {
 /// botocore is missing: `.ci/run` installs it.
 #[test]
 fn boto3_and_botocore_talk_to_the_emulator() {
-    let probe = std::process::Command::new("python3")
+    let probe = std::process::Command::new(python())
         .args(["-c", "import botocore, boto3, pytest"])
         .output()
         .expect("python3 is needed for the boto3 tests");
@@ -971,7 +971,27 @@ fn boto3_and_botocore_talk_to_the_emulator() {
         String::from_utf8_lossy(&probe.stderr)
     );
     let emu = Emulator::start_in_thread(EmulatorConfig::default()).unwrap();
-    let out = std::process::Command::new("python3")
+    let throttled = Emulator::start_in_thread(EmulatorConfig {
+        sagemaker: iris_cli::emulator::SageMakerMode::RealTime {
+            concurrency: Some(1),
+        },
+        faults: Faults {
+            latency: Latencies::parse("model=400ms").unwrap(),
+            ..Faults::default()
+        },
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let serverless = Emulator::start_in_thread(EmulatorConfig {
+        sagemaker: iris_cli::emulator::SageMakerMode::Serverless(iris_cli::emulator::Serverless {
+            max_concurrency: 5,
+            memory_mb: 2048,
+            setup_time: Duration::from_millis(1500),
+        }),
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let out = std::process::Command::new(python())
         .args([
             "-m",
             "pytest",
@@ -984,6 +1004,10 @@ fn boto3_and_botocore_talk_to_the_emulator() {
         .env("IRIS_URL", emu.invoke_url())
         .env("IRIS_ENDPOINT_URL", emu.endpoint_url())
         .env("IRIS_ENDPOINT_NAME", emu.endpoint_name())
+        .env("IRIS_HTTP_API_URL", emu.http_api_url())
+        .env("IRIS_FUNCTION_URL", emu.function_url())
+        .env("IRIS_THROTTLED_ENDPOINT_URL", throttled.endpoint_url())
+        .env("IRIS_SERVERLESS_ENDPOINT_URL", serverless.endpoint_url())
         .env("AWS_REGION", emu.region())
         .env("AWS_ACCESS_KEY_ID", auth::TEST_ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", auth::TEST_SECRET_KEY)
