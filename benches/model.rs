@@ -4,7 +4,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use iris_cli::emulator::model::Model;
-use iris_cli::emulator::pyfloat::push_repr_f32;
+use iris_cli::pyfloat::push_repr_f32;
 
 fn iris_rows() -> Vec<[f32; 4]> {
     let text = include_str!("../payloads/iris.csv");

@@ -2,6 +2,7 @@
 //! and exit codes; diffing API Gateway's canonical-request echo against ours.
 
 use crate::error::{CliError, Exit};
+use crate::protocol::Detail;
 use crate::sign::Explanation;
 
 /// An error response from API Gateway, Lambda or SageMaker, decoded.
@@ -15,6 +16,8 @@ pub struct AwsError {
     pub original_message: Option<String>,
     pub original_status: Option<u16>,
     pub request_id: Option<String>,
+    /// A redirect's target (redirects are reported, never followed).
+    pub location: Option<String>,
 }
 
 fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> Option<&'a str> {
@@ -62,16 +65,13 @@ impl AwsError {
                 .and_then(|v| v.as_u64())
                 .and_then(|v| u16::try_from(v).ok()),
             request_id: request_id(headers),
+            location: header(headers, "location").map(str::to_string),
         }
     }
 
-    pub fn exit(&self) -> Exit {
-        match self.status {
-            401 | 403 => Exit::Auth,
-            429 => Exit::Server,
-            400..=499 => Exit::Client,
-            _ => Exit::Server,
-        }
+    /// The exit code, from the outcome taxonomy.
+    pub fn exit(&self, detail: Detail) -> Exit {
+        detail.outcome().exit()
     }
 
     /// "Signature expired" / "Signature not yet current" (API Gateway) or the JSON services'
@@ -93,7 +93,18 @@ impl AwsError {
 
     /// The one-line error: what AWS said, with its status and type.
     pub fn one_line(&self) -> String {
+        crate::redact::server_text(&self.one_line_raw())
+    }
+
+    fn one_line_raw(&self) -> String {
         let kind = self.error_type.as_deref().unwrap_or("error");
+        if (300..400).contains(&self.status) {
+            return format!(
+                "{} redirect to {} (not followed)",
+                self.status,
+                self.location.as_deref().unwrap_or("no Location")
+            );
+        }
         let mut line = format!("{} {kind}: {}", self.status, self.headline());
         if let Some(orig) = &self.original_message {
             let status = self
@@ -146,6 +157,12 @@ impl AwsError {
             ),
             (429, _) => hints.push(
                 "throttled: the stage/method rate or burst limit (or the endpoint's capacity) was exceeded; slow down, or raise the limit".into(),
+            ),
+            (_, "ThrottlingException") => hints.push(
+                "SageMaker throttled InvokeEndpoint (it answers 400, not 429): slow down, or add instances / raise the endpoint's concurrency".into(),
+            ),
+            (300..=399, _) => hints.push(
+                "iris-cli never follows redirects (they would carry the signed headers, session token included, to another host): call the final URL directly".into(),
             ),
             (413, _) => hints.push(
                 "the request is too large: API Gateway takes 10 MB, Lambda 6 MB, SageMaker 6 MB (6 291 456 bytes); send fewer rows per request".into(),
@@ -300,10 +317,17 @@ pub fn diff_signature(
 
 /// The error for an AWS error response, with hints and, for a signature mismatch, the line
 /// that differs.
-pub fn to_cli_error(err: &AwsError, ours: Option<&Explanation>, access_key: &str) -> CliError {
-    let mut cli = CliError::new(err.exit(), err.one_line());
+pub fn to_cli_error(
+    err: &AwsError,
+    detail: Detail,
+    ours: Option<&Explanation>,
+    access_key: &str,
+) -> CliError {
+    let mut cli = CliError::new(err.exit(detail), err.one_line());
     if let (Some((creq, sts)), Some(ours)) = (server_echo(&err.message), ours) {
-        cli = cli.hint(diff_signature(ours, &creq, &sts, access_key));
+        cli = cli.hint(crate::redact::server_text(&diff_signature(
+            ours, &creq, &sts, access_key,
+        )));
     }
     for h in err.hints() {
         cli = cli.hint(h);
@@ -343,19 +367,19 @@ mod tests {
             serde_json::to_string(&format!("The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\nThe Canonical String for this request should have been\n'{}'\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n20240101T000000Z\n20240101/us-east-1/execute-api/aws4_request\nabc'\n", CREQ.replace("/species/irispredict", "/species/iris%2520predict"))).unwrap()
         );
         let err = AwsError::parse(403, &headers("InvalidSignatureException"), body.as_bytes());
-        assert_eq!(err.exit(), Exit::Auth);
+        assert_eq!(err.exit(Detail::Signature), Exit::Auth);
         assert!(err
             .one_line()
             .starts_with("403 InvalidSignatureException: The request signature we calculated"));
         let (creq, _) = server_echo(&err.message).unwrap();
         assert!(creq.starts_with("POST\n/species/iris%2520predict\n"));
-        let cli = to_cli_error(&err, Some(&explanation(CREQ)), "AKID");
+        let cli = to_cli_error(&err, Detail::Signature, Some(&explanation(CREQ)), "AKID");
         assert!(cli.hints[0].contains("path encoding"), "{:?}", cli.hints);
 
         // Same canonical request: the secret must be wrong.
         let body = body.replace("iris%2520predict", "irispredict");
         let err = AwsError::parse(403, &headers("InvalidSignatureException"), body.as_bytes());
-        let cli = to_cli_error(&err, Some(&explanation(CREQ)), "AKID");
+        let cli = to_cli_error(&err, Detail::Signature, Some(&explanation(CREQ)), "AKID");
         assert!(
             cli.hints[0].contains("secret access key is wrong"),
             "{:?}",
@@ -372,7 +396,7 @@ mod tests {
             body,
         );
         assert_eq!(err.error_type.as_deref(), Some("ModelError"));
-        assert_eq!(err.exit(), Exit::Client);
+        assert_eq!(err.exit(Detail::ModelError), Exit::Client);
         assert!(
             err.one_line().contains(
                 "(400): Unable to evaluate payload provided: Feature size of csv inference data 3"
@@ -385,7 +409,7 @@ mod tests {
             &HeaderMap::new(),
             br#"{"message":"Too Many Requests"}"#,
         );
-        assert_eq!(throttled.exit(), Exit::Server);
+        assert_eq!(throttled.exit(Detail::GatewayThrottle), Exit::Server);
         assert!(throttled.hints()[0].contains("throttled"));
         let skew = AwsError::parse(403, &headers("InvalidSignatureException"), br#"{"message":"Signature expired: 20170212T175938Z is now earlier than 20170215T145534Z (20170215T150034Z - 5 min.)"}"#);
         assert!(skew.is_clock_skew());
@@ -395,6 +419,6 @@ mod tests {
             b"HTTP content length exceeded 10485760 bytes.",
         );
         assert_eq!(text.message, "HTTP content length exceeded 10485760 bytes.");
-        assert_eq!(text.exit(), Exit::Client);
+        assert_eq!(text.exit(Detail::TooLarge), Exit::Client);
     }
 }

@@ -14,6 +14,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::Target;
 use crate::error::{CliError, Exit};
+use crate::protocol::Detail;
 use crate::sign::{self, Signed, Unsigned};
 
 /// Connection settings, free of clap types.
@@ -30,7 +31,10 @@ pub fn http_client(s: &HttpSettings) -> anyhow::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .timeout(s.timeout)
         .connect_timeout(s.connect_timeout)
-        .user_agent(concat!("iris-cli/", env!("CARGO_PKG_VERSION")));
+        .user_agent(concat!("iris-cli/", env!("CARGO_PKG_VERSION")))
+        // A redirect would carry the signed headers (the session token among them) and, on
+        // 307/308, the body to another origin: never follow one; the 3xx is reported.
+        .redirect(reqwest::redirect::Policy::none());
     if let Some(path) = &s.ca_bundle {
         let pem = std::fs::read(path)
             .with_context(|| format!("cannot read --ca-bundle {}", path.display()))?;
@@ -181,19 +185,24 @@ impl Signer {
         }
     }
 
-    /// Correct the clock from a response `Date` header; returns the skew in seconds
-    /// (positive: the server is ahead of us).
-    pub fn correct_from_date(&self, headers: &HeaderMap) -> Option<i64> {
-        let date = headers.get("date")?.to_str().ok()?;
-        let server = httpdate::parse_http_date(date).ok()?;
-        let local = SystemTime::now();
-        let skew_ms = match server.duration_since(local) {
-            Ok(ahead) => i64::try_from(ahead.as_millis()).ok()?,
-            Err(behind) => -i64::try_from(behind.duration().as_millis()).ok()?,
-        };
+    /// Correct the clock after an answer that said the signature's time was off, from its
+    /// `Date` (bounded, from the midpoint of send and receive: `protocol::skew_from_date`).
+    /// Returns the change in seconds (positive: the server is ahead of us).
+    pub fn correct_skew(
+        &self,
+        headers: &HeaderMap,
+        sent: SystemTime,
+        received: SystemTime,
+    ) -> Option<i64> {
+        let skew_ms = crate::protocol::skew_from_date(headers, sent, received)?;
         let before = self.offset_ms.swap(skew_ms, Ordering::Relaxed);
         self.generation.fetch_add(1, Ordering::AcqRel);
         Some((skew_ms - before) / 1000)
+    }
+
+    /// Milliseconds added to the local clock when signing.
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Relaxed)
     }
 }
 
@@ -213,6 +222,9 @@ pub struct Exchange {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub latency: Duration,
+    /// Wall-clock instants of the send and of the whole answer (for skew correction).
+    pub sent_at: SystemTime,
+    pub received_at: SystemTime,
 }
 
 /// Send a signed POST with exactly the signed headers.
@@ -221,15 +233,23 @@ pub async fn send(
     target: &Target,
     signed: &Signed,
     body: Bytes,
-) -> Result<Exchange, CliError> {
+) -> Result<Exchange, NoAnswer> {
+    let usage = |error| NoAnswer {
+        error,
+        detail: Detail::OtherClient,
+    };
     let mut headers = HeaderMap::with_capacity(signed.headers.len());
     for (name, value) in &signed.headers {
         let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| CliError::usage(format!("invalid header name '{name}'")))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| CliError::usage(format!("invalid value for header '{name}'")))?;
+            .map_err(|_| usage(CliError::usage(format!("invalid header name '{name}'"))))?;
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            usage(CliError::usage(format!(
+                "invalid value for header '{name}'"
+            )))
+        })?;
         headers.append(name, value);
     }
+    let sent_at = SystemTime::now();
     let started = Instant::now();
     let response = client
         .post(target.url.clone())
@@ -249,11 +269,75 @@ pub async fn send(
         headers,
         body,
         latency: started.elapsed(),
+        sent_at,
+        received_at: SystemTime::now(),
     })
 }
 
+/// One classified answer: the exchange, what it means, and the signature it carried.
+pub struct Answer {
+    pub exchange: Exchange,
+    pub detail: Detail,
+    pub signed: Signed,
+}
+
+/// An attempt that got no answer: the error to show and what it means.
+pub struct NoAnswer {
+    pub error: CliError,
+    pub detail: Detail,
+}
+
+/// Sign, send and classify one request with the target's protocol. An answer that says the
+/// signature's time was off corrects the clock (bounded) and is re-signed and sent once more;
+/// `observe` sees every exchange (`-v`).
+pub async fn call(
+    client: &reqwest::Client,
+    signer: &Signer,
+    headers: &[(String, String)],
+    body: &Bytes,
+    observe: &mut (dyn FnMut(&Signed, &Exchange) + Send),
+) -> Result<Answer, NoAnswer> {
+    let protocol = signer.target.kind.protocol();
+    let mut corrected = false;
+    loop {
+        let signed = signer.sign(headers, body).map_err(|error| NoAnswer {
+            error,
+            detail: Detail::OtherClient,
+        })?;
+        let exchange = send(client, &signer.target, &signed, body.clone()).await?;
+        observe(&signed, &exchange);
+        let detail =
+            crate::protocol::classify(protocol, exchange.status, &exchange.headers, &exchange.body);
+        if detail == Detail::ClockSkew && !corrected {
+            if let Some(skew) =
+                signer.correct_skew(&exchange.headers, exchange.sent_at, exchange.received_at)
+            {
+                crate::warn!(
+                    "the local clock is {} s {} the server's (from its Date header); re-signed with the server's time and retried",
+                    skew.abs(),
+                    if skew > 0 { "behind" } else { "ahead of" }
+                );
+                corrected = true;
+                continue;
+            }
+        }
+        return Ok(Answer {
+            exchange,
+            detail,
+            signed,
+        });
+    }
+}
+
 /// A transport failure as a one-line error with the network exit code.
-pub fn network_error(err: &reqwest::Error, target: &Target) -> CliError {
+pub fn network_error(err: &reqwest::Error, target: &Target) -> NoAnswer {
+    NoAnswer {
+        error: network_cli_error(err, target),
+        detail: crate::protocol::classify_transport(err.is_timeout()),
+    }
+}
+
+fn network_cli_error(err: &reqwest::Error, target: &Target) -> CliError {
     use std::error::Error as _;
     let mut root = String::new();
     let mut cause = err.source();

@@ -15,13 +15,17 @@ pub enum TargetKind {
 }
 
 impl TargetKind {
-    /// The request Content-Type each endpoint expects: the API's JSON event, the XGBoost
-    /// container's CSV.
-    pub fn default_content_type(self) -> &'static str {
+    /// The wire protocol of this kind (the registry of `crate::protocol`).
+    pub fn protocol(self) -> &'static dyn crate::protocol::Protocol {
         match self {
-            TargetKind::ApiGateway => "application/json",
-            TargetKind::SageMaker => "text/csv",
+            TargetKind::ApiGateway => &crate::protocol::apigw::ApiGateway,
+            TargetKind::SageMaker => &crate::protocol::sagemaker::SageMaker,
         }
+    }
+
+    /// The request Content-Type each endpoint expects.
+    pub fn default_content_type(self) -> &'static str {
+        self.protocol().default_content_type()
     }
 }
 

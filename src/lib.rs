@@ -1,6 +1,16 @@
 //! iris-cli: a signed client, batch scorer, load tester and local emulator for ML models
 //! served as API Gateway (IAM auth) -> Lambda -> SageMaker real-time endpoints.
 
+/// A warning on stderr, `iris-cli: warning: ...`; a stderr that cannot be written is ignored
+/// (a warning is never worth a panic).
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), "iris-cli: warning: {}", format_args!($($arg)*));
+    }};
+}
+
 pub mod awserror;
 pub mod batch;
 pub mod bench;
@@ -11,30 +21,42 @@ pub mod credentials;
 pub mod duration;
 pub mod emulator;
 pub mod error;
+pub mod flow;
+pub mod output;
 pub mod predict;
+pub mod protocol;
+pub mod pyfloat;
 pub mod redact;
 pub mod response;
 pub mod session;
 pub mod sign;
+pub mod signal;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, OutputFormat, PredictArgs};
-use crate::client::HttpSettings;
-use crate::error::{CliError, Exit};
-use crate::predict::{BodySource, Output, PredictOptions};
+use crate::cli::{Cli, Command};
+use crate::error::Exit;
 
 /// Run a parsed command line; the caller maps errors to exit codes with `error::classify`.
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
-        Command::Predict(args) => run_predict(args).await,
-        Command::Batch(args) => batch::run(args).await,
+        Command::Predict(args) => {
+            let (opts, target, auth) = args.into_options()?;
+            let session = session::Session::open(&target, &auth).await?;
+            predict::run(&session, &opts).await
+        }
+        Command::Batch(args) => {
+            let (opts, target, auth) = args.options()?;
+            batch::run(opts, target, auth).await
+        }
         Command::Serve(args) => {
-            emulator::serve::serve(args).await?;
+            emulator::serve::serve(args.options()?).await?;
             Ok(Exit::Ok)
         }
-        Command::Bench(args) => bench::run_bench(*args).await,
-        Command::Report(args) => bench::run_report(args).await,
+        Command::Bench(args) => bench::run_bench(args.options()?).await,
+        Command::Report(args) => match args.command {
+            cli::bench::ReportCommand::Merge(m) => bench::run_merge(m.options()?).await,
+        },
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "iris-cli", &mut std::io::stdout());
@@ -45,70 +67,4 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
     }
-}
-
-fn http_settings(args: &cli::HttpArgs) -> HttpSettings {
-    HttpSettings {
-        timeout: args.timeout,
-        connect_timeout: args.connect_timeout,
-        ca_bundle: args.ca_bundle.clone(),
-        insecure: args.insecure,
-    }
-}
-
-async fn run_predict(args: PredictArgs) -> anyhow::Result<Exit> {
-    let reads_stdin_body = args.stdin_body.is_some()
-        || args
-            .body_file
-            .as_deref()
-            .is_some_and(|p| p.as_os_str() == "-");
-    if let Some(other) = args.stdin_body.as_deref().filter(|s| *s != "-") {
-        return Err(CliError::usage(format!(
-            "unexpected argument '{other}': use --data, --body, --body-file or '-' for standard input"
-        ))
-        .into());
-    }
-    if reads_stdin_body && args.auth.secret_key_stdin {
-        return Err(CliError::usage(
-            "--secret-key-stdin and a body from standard input cannot both read stdin",
-        )
-        .into());
-    }
-    let body = if let Some(data) = &args.data {
-        BodySource::Rows(predict::parse_rows(data)?)
-    } else if let Some(body) = &args.body {
-        BodySource::Raw(body.clone().into_bytes())
-    } else if let Some(path) = &args.body_file {
-        BodySource::Raw(predict::read_body_file(path)?)
-    } else if reads_stdin_body {
-        BodySource::Raw(predict::read_body_file(std::path::Path::new("-"))?)
-    } else {
-        return Err(CliError::usage(
-            "nothing to send: give --data, --body, --body-file FILE or '-'",
-        )
-        .hint("for example: iris-cli predict --local --data 5.1,3.5,1.4,0.2")
-        .into());
-    };
-    let extra_headers = args
-        .http
-        .headers
-        .iter()
-        .map(|h| predict::parse_header(h))
-        .collect::<Result<Vec<_>, _>>()?;
-    let opts = PredictOptions {
-        body,
-        content_type: args.content_type.clone(),
-        accept: args.accept.clone(),
-        extra_headers,
-        classes: args.classes.clone(),
-        output: match args.output {
-            OutputFormat::Human => Output::Human,
-            OutputFormat::Json => Output::Json,
-        },
-        dry_run: args.dry_run,
-        verbose: args.verbose,
-        http: http_settings(&args.http),
-    };
-    let session = session::Session::open(&args.target, &args.auth).await?;
-    predict::run(&session, &opts).await
 }

@@ -10,6 +10,8 @@ use crate::awserror::{self, AwsError};
 use crate::client::{self, Exchange, HttpSettings, Signer};
 use crate::config::{Target, TargetKind};
 use crate::error::{CliError, Exit};
+use crate::output::Format;
+use crate::protocol::RequestSpec;
 use crate::redact;
 use crate::response::{self, Parsed, Prediction};
 use crate::session::Session;
@@ -22,12 +24,6 @@ pub enum BodySource {
     Raw(Vec<u8>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
-    Human,
-    Json,
-}
-
 /// Validated settings of one `predict` run.
 #[derive(Debug)]
 pub struct PredictOptions {
@@ -36,7 +32,7 @@ pub struct PredictOptions {
     pub accept: Option<String>,
     pub extra_headers: Vec<(String, String)>,
     pub classes: Vec<String>,
-    pub output: Output,
+    pub output: Format,
     pub dry_run: bool,
     pub verbose: bool,
     pub http: HttpSettings,
@@ -95,55 +91,26 @@ pub fn read_body_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 }
 
 fn request_body(kind: TargetKind, body: &BodySource) -> Vec<u8> {
-    match (body, kind) {
-        (BodySource::Raw(b), _) => b.clone(),
-        (BodySource::Rows(rows), TargetKind::ApiGateway) => {
-            json!({ "data": rows.join("\n") }).to_string().into_bytes()
+    match body {
+        BodySource::Raw(b) => b.clone(),
+        BodySource::Rows(rows) => {
+            let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+            kind.protocol().body(&rows)
         }
-        (BodySource::Rows(rows), TargetKind::SageMaker) => rows.join("\n").into_bytes(),
     }
 }
 
 fn request_headers(opts: &PredictOptions, kind: TargetKind) -> Vec<(String, String)> {
-    let content_type = opts
-        .content_type
-        .clone()
-        .unwrap_or_else(|| kind.default_content_type().to_string());
-    let mut headers = vec![("content-type".to_string(), content_type)];
-    if let Some(accept) = &opts.accept {
-        headers.push(("accept".to_string(), accept.clone()));
-    }
-    headers.extend(opts.extra_headers.iter().cloned());
-    headers
+    kind.protocol().headers(&RequestSpec {
+        content_type: opts.content_type.clone(),
+        accept: opts.accept.clone(),
+        extra_headers: opts.extra_headers.clone(),
+    })
 }
 
-/// Parse `-H 'Name: value'`.
+/// Parse `-H 'Name: value'` (see `protocol::parse_header`).
 pub fn parse_header(raw: &str) -> Result<(String, String), CliError> {
-    let (name, value) = raw
-        .split_once(':')
-        .ok_or_else(|| CliError::usage(format!("invalid -H '{raw}': expected 'Name: value'")))?;
-    let name = name.trim();
-    let value = value.trim();
-    if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-        return Err(CliError::usage(format!(
-            "invalid -H '{raw}': bad header name '{name}'"
-        )));
-    }
-    if reqwest::header::HeaderValue::from_str(value).is_err() {
-        return Err(CliError::usage(format!(
-            "invalid -H '{raw}': bad header value"
-        )));
-    }
-    let lower = name.to_ascii_lowercase();
-    if matches!(
-        lower.as_str(),
-        "host" | "authorization" | "x-amz-date" | "x-amz-security-token" | "x-amz-content-sha256"
-    ) {
-        return Err(CliError::usage(format!(
-            "-H {name}: this header is set by signing and cannot be given"
-        )));
-    }
-    Ok((name.to_string(), value.to_string()))
+    crate::protocol::parse_header(raw)
 }
 
 fn shell_quote(s: &str) -> String {
@@ -216,39 +183,6 @@ fn print_exchange_headers(signer: &Signer, signed: &crate::sign::Signed, ex: &Ex
     let _ = writeln!(err, "* {:.1} ms", ex.latency.as_secs_f64() * 1e3);
 }
 
-/// Send, retrying once with a corrected clock on a skew rejection.
-async fn exchange(
-    http: &reqwest::Client,
-    signer: &Signer,
-    headers: &[(String, String)],
-    body: &[u8],
-    verbose: bool,
-) -> Result<(Exchange, crate::sign::Signed), CliError> {
-    let mut corrected = false;
-    loop {
-        let signed = signer.sign(headers, body)?;
-        let ex = client::send(http, &signer.target, &signed, Bytes::copy_from_slice(body)).await?;
-        if verbose {
-            print_exchange_headers(signer, &signed, &ex);
-        }
-        if ex.status >= 400 && !corrected {
-            let err = AwsError::parse(ex.status, &ex.headers, &ex.body);
-            if err.is_clock_skew() {
-                if let Some(skew) = signer.correct_from_date(&ex.headers) {
-                    eprintln!(
-                        "iris-cli: warning: the local clock is {} s {} the server's (from its Date header); re-signed with the server's time and retried",
-                        skew.abs(),
-                        if skew > 0 { "behind" } else { "ahead of" }
-                    );
-                    corrected = true;
-                    continue;
-                }
-            }
-        }
-        return Ok((ex, signed));
-    }
-}
-
 pub async fn run(session: &Session, opts: &PredictOptions) -> anyhow::Result<Exit> {
     let signer = &session.signer;
     let target: &Target = &signer.target;
@@ -271,29 +205,49 @@ pub async fn run(session: &Session, opts: &PredictOptions) -> anyhow::Result<Exi
         return Ok(Exit::Ok);
     }
     let http = client::http_client(&opts.http)?;
-    let (ex, signed) = exchange(&http, signer, &headers, &body, opts.verbose).await?;
-    if ex.status >= 400 {
+    let verbose = opts.verbose;
+    let mut observe = |signed: &crate::sign::Signed, ex: &Exchange| {
+        if verbose {
+            print_exchange_headers(signer, signed, ex);
+        }
+    };
+    let answer = client::call(
+        &http,
+        signer,
+        &headers,
+        &Bytes::from(body.clone()),
+        &mut observe,
+    )
+    .await
+    .map_err(|n| n.error)?;
+    let (ex, signed) = (&answer.exchange, &answer.signed);
+    if ex.status >= 300 {
         let err = AwsError::parse(ex.status, &ex.headers, &ex.body);
         let req = signer.unsigned(&headers, &body);
-        let ours = crate::sign::explain(&req, &signed, &target.scope);
+        let ours = crate::sign::explain(&req, signed, &target.scope);
         return Err(awserror::to_cli_error(
             &err,
+            answer.detail,
             Some(&ours),
             signer.credentials().access_key_id(),
         )
         .into());
     }
+    let ex = &answer.exchange;
     let request_id = awserror::request_id(&ex.headers);
     match response::parse(&ex.body, &opts.classes) {
         Parsed::Predictions(preds) => {
-            print_predictions(opts.output, &opts.classes, &preds, &ex, request_id.as_deref())?;
+            print_predictions(opts.output, &opts.classes, &preds, ex, request_id.as_deref())?;
             Ok(Exit::Ok)
         }
         Parsed::FunctionError {
             message,
             error_type,
         } => Err(CliError::new(
-            Exit::Server,
+            match answer.detail.outcome() {
+                crate::protocol::Outcome::Rejected => Exit::Server,
+                other => other.exit(),
+            },
             format!("the Lambda function failed: {error_type}: {message}"),
         )
         .hint("a non-proxy integration returns a function's error with status 200; see the function's CloudWatch logs")
@@ -318,7 +272,7 @@ pub async fn run(session: &Session, opts: &PredictOptions) -> anyhow::Result<Exi
 }
 
 fn print_predictions(
-    output: Output,
+    output: Format,
     classes: &[String],
     preds: &[Prediction],
     ex: &Exchange,
@@ -327,7 +281,7 @@ fn print_predictions(
     let latency_ms = (ex.latency.as_secs_f64() * 1e6).round() / 1e3;
     let mut out = std::io::stdout().lock();
     match output {
-        Output::Json => {
+        Format::Json => {
             let first = &preds[0];
             let value = json!({
                 "species": first.species,
@@ -341,7 +295,7 @@ fn print_predictions(
             });
             writeln!(out, "{value}")?;
         }
-        Output::Human => {
+        Format::Human => {
             for (i, p) in preds.iter().enumerate() {
                 if preds.len() > 1 {
                     writeln!(out, "row {}:", i + 1)?;

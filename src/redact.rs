@@ -36,9 +36,82 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
     out
 }
 
+/// Longest server message printed; the rest is cut with its length said.
+pub const MAX_SERVER_TEXT: usize = 1000;
+
+/// Text a server sent (error messages, echoed headers) made safe to print: signatures and
+/// session tokens it echoes are replaced, control characters and ANSI escapes are shown
+/// escaped (newlines and tabs kept), and anything past [`MAX_SERVER_TEXT`] characters is cut.
+pub fn server_text(text: &str) -> String {
+    let secrets_out = secrets_in_text(text);
+    let mut out = String::with_capacity(secrets_out.len().min(MAX_SERVER_TEXT + 64));
+    let total = secrets_out.chars().count();
+    for (i, c) in secrets_out.chars().enumerate() {
+        if i == MAX_SERVER_TEXT {
+            out.push_str(&format!("… [{total} characters in all]"));
+            break;
+        }
+        match c {
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => out.push_str(&c.escape_default().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `Signature=<hex>` anywhere, and the value of an `x-amz-security-token` header or query
+/// parameter, replaced.
+fn secrets_in_text(text: &str) -> String {
+    let mut out = text.to_string();
+    for (marker, stop) in [
+        ("Signature=", &[',', ' ', '\'', '"', '\n', '&'][..]),
+        ("x-amz-security-token:", &['\n', '\'', '"'][..]),
+        ("X-Amz-Security-Token=", &['&', ' ', '\'', '"', '\n'][..]),
+    ] {
+        let mut from = 0;
+        while let Some(i) = out[from..]
+            .to_ascii_lowercase()
+            .find(&marker.to_ascii_lowercase())
+        {
+            let start = from + i + marker.len();
+            let end = out[start..]
+                .find(|c: char| stop.contains(&c))
+                .map_or(out.len(), |e| start + e);
+            if out[start..end] != *REDACTED {
+                out.replace_range(start..end, REDACTED);
+            }
+            from = start + REDACTED.len().min(out.len() - start);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_text_is_safe() {
+        let echo = "Authorization=AWS4-HMAC-SHA256 Credential=AKID/x, SignedHeaders=host, Signature=0123abcd\nx-amz-security-token:FQoGZXIvYXdz\nend";
+        let t = server_text(echo);
+        assert!(
+            !t.contains("0123abcd") && !t.contains("FQoGZXIvYXdz"),
+            "{t}"
+        );
+        assert!(
+            t.contains("Signature=<redacted>") && t.ends_with("\nend"),
+            "{t}"
+        );
+        assert_eq!(server_text("a\u{1b}[31mred"), "a\\u{1b}[31mred");
+        let long = "x".repeat(5000);
+        let t = server_text(&long);
+        assert!(
+            t.len() < 1100 && t.ends_with("[5000 characters in all]"),
+            "{}",
+            t.len()
+        );
+    }
 
     #[test]
     fn redacts_signature_and_token() {

@@ -4,7 +4,6 @@
 use std::io::BufRead;
 use std::time::Duration;
 
-use crate::cli::{AuthArgs, TargetArgs};
 use crate::client::Signer;
 use crate::config::{self, TargetSpec};
 use crate::credentials::{self, CredentialSource, ExplicitKeys};
@@ -15,6 +14,42 @@ use crate::error::CliError;
 /// correction. Not documented for users.
 pub const TEST_CLOCK_SKEW_ENV: &str = "IRIS_CLI_TEST_CLOCK_SKEW_SECS";
 
+/// Where requests go (from `--url`, `--endpoint-name`, `--local`...; the `IRIS_*`
+/// environment fills what they leave open).
+#[derive(Debug, Clone, Default)]
+pub struct TargetOptions {
+    pub url: Option<String>,
+    pub endpoint_name: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub local: bool,
+    pub region: Option<String>,
+    pub service: Option<String>,
+}
+
+/// Which credentials sign: explicit keys, or the AWS chain (with a profile).
+#[derive(Clone, Default)]
+pub struct AuthOptions {
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    pub secret_key_stdin: bool,
+    pub session_token: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// Secrets stay out of debug output.
+impl std::fmt::Debug for AuthOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("AuthOptions")
+            .field("access_key", &self.access_key)
+            .field("secret_key", &hidden(&self.secret_key))
+            .field("secret_key_stdin", &self.secret_key_stdin)
+            .field("session_token", &hidden(&self.session_token))
+            .field("profile", &self.profile)
+            .finish()
+    }
+}
+
 pub struct Session {
     pub signer: Signer,
     pub credentials_origin: String,
@@ -22,7 +57,7 @@ pub struct Session {
     _emulator: Option<Emulator>,
 }
 
-fn explicit_keys(auth: &AuthArgs) -> Result<Option<ExplicitKeys>, CliError> {
+fn explicit_keys(auth: &AuthOptions) -> Result<Option<ExplicitKeys>, CliError> {
     let Some(access_key) = &auth.access_key else {
         return Ok(None);
     };
@@ -70,7 +105,7 @@ fn test_skew() -> (Duration, bool) {
 /// variables are read here rather than by clap so that exporting all of them (as `serve`
 /// prints them) never conflicts with a flag: a flag wins, and with none `IRIS_URL` (the API)
 /// is preferred over `IRIS_ENDPOINT_NAME`.
-pub fn target_spec(target: &TargetArgs, env: impl Fn(&str) -> Option<String>) -> TargetSpec {
+pub fn target_spec(target: &TargetOptions, env: impl Fn(&str) -> Option<String>) -> TargetSpec {
     let env = |k: &str| env(k).filter(|v| !v.is_empty());
     let mut spec = TargetSpec {
         url: target.url.clone(),
@@ -96,7 +131,7 @@ pub fn target_spec(target: &TargetArgs, env: impl Fn(&str) -> Option<String>) ->
 }
 
 impl Session {
-    pub async fn open(target: &TargetArgs, auth: &AuthArgs) -> anyhow::Result<Session> {
+    pub async fn open(target: &TargetOptions, auth: &AuthOptions) -> anyhow::Result<Session> {
         let explicit = explicit_keys(auth)?;
         let mut emulator = None;
         let mut spec = target_spec(target, |k| std::env::var(k).ok());
@@ -154,9 +189,11 @@ mod tests {
         #[derive(Parser)]
         struct T {
             #[command(flatten)]
-            t: TargetArgs,
+            t: crate::cli::TargetArgs,
         }
-        let t = T::parse_from(std::iter::once("x").chain(args.iter().copied())).t;
+        let t = T::parse_from(std::iter::once("x").chain(args.iter().copied()))
+            .t
+            .options();
         target_spec(&t, |k| {
             vars.iter()
                 .find(|(n, _)| *n == k)

@@ -11,8 +11,8 @@ mod common;
 use common::{run, Env, Run};
 use iris_cli::emulator::auth::{TEST_ACCESS_KEY, TEST_SECRET_KEY};
 use iris_cli::emulator::model::Model;
-use iris_cli::emulator::pyfloat::push_repr_f32;
 use iris_cli::emulator::{Emulator, EmulatorConfig, Faults, Latencies, LatencyDist};
+use iris_cli::pyfloat::push_repr_f32;
 
 const CLASSES: [&str; 3] = ["setosa", "versicolor", "virginica"];
 

@@ -1088,7 +1088,7 @@ async fn iam_deny_via_credentials_file() {
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
-        serve: iris_cli::emulator::serve::ServeArgs,
+        serve: iris_cli::cli::serve::ServeArgs,
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys.json");
@@ -1168,7 +1168,7 @@ fn serve_config(flags: &[&str]) -> EmulatorConfig {
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
-        serve: iris_cli::emulator::serve::ServeArgs,
+        serve: iris_cli::cli::serve::ServeArgs,
     }
     let mut argv = vec!["serve", "--listen", "127.0.0.1:0"];
     argv.extend_from_slice(flags);
@@ -1397,7 +1397,7 @@ fn new_serve_flags_are_validated() {
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
-        serve: iris_cli::emulator::serve::ServeArgs,
+        serve: iris_cli::cli::serve::ServeArgs,
     }
     for bad in [
         ["--integration-timeout", "30s"],

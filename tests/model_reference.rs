@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use iris_cli::emulator::model::{Model, Objective};
-use iris_cli::emulator::pyfloat::push_repr_f32;
+use iris_cli::pyfloat::push_repr_f32;
 
 fn payloads() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("payloads")

@@ -19,7 +19,6 @@
 //! run writes.
 
 pub mod checkpoint;
-pub mod control;
 pub mod input;
 pub mod output;
 pub mod progress;
@@ -30,9 +29,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::{Args, ValueEnum};
-
-use crate::cli::{AuthArgs, HttpArgs, TargetArgs};
 use crate::config::TargetKind;
 use crate::error::{CliError, Exit};
 
@@ -45,103 +41,11 @@ pub const MAX_BODY_BYTES: usize = 6_000_000;
 /// (also limited to 6 MB by Lambda) far from the limit.
 pub const MAX_ROWS_PER_REQUEST: usize = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// `--output` of `batch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchFormat {
     Csv,
     Jsonl,
-}
-
-#[derive(Debug, Args)]
-pub struct BatchArgs {
-    /// Input CSV file, '-' for standard input; gzip input (.gz) is detected and read as is.
-    #[arg(value_name = "FILE")]
-    pub input: PathBuf,
-
-    /// Write the scored rows to FILE (via FILE.partial, renamed at the end) instead of stdout.
-    /// Needed for --resume.
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
-
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = BatchFormat::Csv)]
-    pub output: BatchFormat,
-
-    /// Invalid and failed rows go to FILE as CSV (line,column,reason,input). Default with
-    /// --out: FILE.rejects.csv beside it; without --out: one line each on stderr.
-    #[arg(long, value_name = "FILE")]
-    pub rejects: Option<PathBuf>,
-
-    /// The first line is a header (default: detected: a first line with no numeric cell).
-    /// (`--header` itself is `-H`, an HTTP header, as in `predict`.)
-    #[arg(long, conflicts_with = "no_header")]
-    pub has_header: bool,
-
-    /// The first line is data.
-    #[arg(long)]
-    pub no_header: bool,
-
-    /// Feature columns in model order, by header name or 1-based index (default: every
-    /// column). Other columns are passed through to the output.
-    #[arg(long, value_delimiter = ',', value_name = "COLS")]
-    pub features: Vec<String>,
-
-    /// Empty feature cells are sent as missing values (XGBoost handles them). The default.
-    #[arg(long, overrides_with = "no_missing")]
-    pub allow_missing: bool,
-
-    /// Reject rows with an empty feature cell.
-    #[arg(long)]
-    pub no_missing: bool,
-
-    /// Class names, comma-separated, in class-index order (output columns p_NAME).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "setosa,versicolor,virginica"
-    )]
-    pub classes: Vec<String>,
-
-    /// Rows per request (multi-row `data` for the API, multi-line text/csv for SageMaker).
-    #[arg(long, default_value_t = 100)]
-    pub rows_per_request: usize,
-
-    /// Most requests in flight; the adaptive limit stays at or below it.
-    #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
-
-    /// Most requests started per second (default: unlimited).
-    #[arg(long, value_name = "RPS")]
-    pub max_rps: Option<f64>,
-
-    /// Attempts per request before its rows go to the rejects (429, 5xx, timeouts and dropped
-    /// connections are retried with exponential backoff and full jitter).
-    #[arg(long, default_value_t = 6)]
-    pub max_attempts: u32,
-
-    /// Continue an interrupted run from the checkpoint beside --out.
-    #[arg(long)]
-    pub resume: bool,
-
-    /// Discard a checkpoint left by an interrupted run and start over.
-    #[arg(long, alias = "force", conflicts_with = "resume")]
-    pub restart: bool,
-
-    /// How often the checkpoint is written (after an fsync of the output).
-    #[arg(long, value_parser = crate::cli::parse_duration, default_value = "1s")]
-    pub checkpoint_interval: Duration,
-
-    /// No progress bar and no summary.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
-
-    #[command(flatten)]
-    pub target: TargetArgs,
-
-    #[command(flatten)]
-    pub auth: AuthArgs,
-
-    #[command(flatten)]
-    pub http: HttpArgs,
 }
 
 /// How the first line is treated.
@@ -168,6 +72,7 @@ pub struct BatchOptions {
     pub concurrency: usize,
     pub max_rps: Option<f64>,
     pub max_attempts: u32,
+    pub max_retry_wait: Duration,
     pub resume: bool,
     pub restart: bool,
     pub checkpoint_interval: Duration,
@@ -175,97 +80,10 @@ pub struct BatchOptions {
     pub summary: bool,
     pub extra_headers: Vec<(String, String)>,
     pub timeout: Duration,
+    pub http: crate::client::HttpSettings,
 }
 
 impl BatchOptions {
-    pub fn from_args(args: &BatchArgs) -> Result<BatchOptions, CliError> {
-        let input = (args.input.as_os_str() != "-").then(|| args.input.clone());
-        if input.is_none() && args.auth.secret_key_stdin {
-            return Err(CliError::usage(
-                "--secret-key-stdin and input from standard input cannot both read stdin",
-            ));
-        }
-        if args.rows_per_request == 0 || args.rows_per_request > MAX_ROWS_PER_REQUEST {
-            return Err(CliError::usage(format!(
-                "--rows-per-request must be between 1 and {MAX_ROWS_PER_REQUEST}"
-            )));
-        }
-        if args.concurrency == 0 || args.concurrency > 4096 {
-            return Err(CliError::usage("--concurrency must be between 1 and 4096"));
-        }
-        if args.max_attempts == 0 {
-            return Err(CliError::usage("--max-attempts must be at least 1"));
-        }
-        if let Some(rps) = args.max_rps {
-            if !(rps.is_finite() && rps > 0.0) {
-                return Err(CliError::usage("--max-rps must be a positive number"));
-            }
-        }
-        if args.classes.iter().any(|c| c.trim().is_empty()) {
-            return Err(CliError::usage("--classes: empty class name"));
-        }
-        if (args.resume || args.restart) && args.out.is_none() {
-            return Err(CliError::usage(format!(
-                "--{} needs --out FILE: only a file output has a checkpoint",
-                if args.resume { "resume" } else { "restart" }
-            )));
-        }
-        if args.resume && input.is_none() {
-            return Err(CliError::usage(
-                "--resume needs an input file: standard input cannot be read again",
-            ));
-        }
-        if args.checkpoint_interval.is_zero() {
-            return Err(CliError::usage("--checkpoint-interval must be above zero"));
-        }
-        let features: Vec<String> = args.features.iter().map(|f| f.trim().to_string()).collect();
-        if features.iter().any(String::is_empty) {
-            return Err(CliError::usage("--features: empty column name"));
-        }
-        let header = match (args.has_header, args.no_header) {
-            (true, _) => HeaderMode::Yes,
-            (_, true) => HeaderMode::No,
-            _ => HeaderMode::Detect,
-        };
-        let rejects = args
-            .rejects
-            .clone()
-            .or_else(|| args.out.as_ref().map(|o| with_suffix(o, ".rejects.csv")));
-        if let (Some(out), Some(rej)) = (&args.out, &rejects) {
-            if out == rej {
-                return Err(CliError::usage("--rejects must differ from --out"));
-            }
-        }
-        let extra_headers = args
-            .http
-            .headers
-            .iter()
-            .map(|h| crate::predict::parse_header(h))
-            .collect::<Result<Vec<_>, _>>()?;
-        let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        Ok(BatchOptions {
-            input,
-            out: args.out.clone(),
-            format: args.output,
-            rejects,
-            header,
-            features,
-            allow_missing: !args.no_missing || args.allow_missing,
-            classes: args.classes.iter().map(|c| c.trim().to_string()).collect(),
-            rows_per_request: args.rows_per_request,
-            concurrency: args.concurrency,
-            max_rps: args.max_rps,
-            max_attempts: args.max_attempts,
-            resume: args.resume,
-            restart: args.restart,
-            checkpoint_interval: args.checkpoint_interval,
-            progress: tty && !args.quiet && std::env::var_os("CI").is_none(),
-            summary: !args.quiet,
-            extra_headers,
-            timeout: args.http.timeout,
-        })
-    }
-
     /// Rows read but not yet written: the reorder window. Large enough to keep every worker
     /// busy while one request waits out a retry; small enough that memory stays flat.
     pub fn window(&self) -> usize {
@@ -361,15 +179,13 @@ fn shell_word(s: &str) -> String {
 
 /// `iris-cli batch`: validate, open the session, run the pipeline, map the outcome to an exit
 /// code (README, "Exit codes").
-pub async fn run(args: BatchArgs) -> anyhow::Result<Exit> {
-    let opts = BatchOptions::from_args(&args)?;
-    let session = crate::session::Session::open(&args.target, &args.auth).await?;
-    let http = crate::client::http_client(&crate::client::HttpSettings {
-        timeout: args.http.timeout,
-        connect_timeout: args.http.connect_timeout,
-        ca_bundle: args.http.ca_bundle.clone(),
-        insecure: args.http.insecure,
-    })?;
+pub async fn run(
+    opts: BatchOptions,
+    target: crate::session::TargetOptions,
+    auth: crate::session::AuthOptions,
+) -> anyhow::Result<Exit> {
+    let session = crate::session::Session::open(&target, &auth).await?;
+    let http = crate::client::http_client(&opts.http)?;
     let started = Instant::now();
     let report = pipeline(&opts, session, http).await?;
     if opts.summary {
@@ -506,10 +322,11 @@ async fn pipeline(
     // checkpoint is still consistent with the files on disk).
     let signal_stop = stop.clone();
     let resumable = opts.out.is_some() && opts.input.is_some();
+    let mut signal_rx = crate::signal::Signals::new()?;
     let signals = tokio::spawn(async move {
         let mut count = 0;
         loop {
-            wait_for_signal().await;
+            signal_rx.recv().await;
             count += 1;
             if count == 1 {
                 eprintln!(
@@ -534,9 +351,9 @@ async fn pipeline(
         classes: opts.classes.clone(),
         format: opts.format,
         headers: send::request_headers(kind, &opts.extra_headers),
-        max_attempts: opts.max_attempts,
-        limiter: control::Limiter::new(opts.concurrency),
-        pacer: opts.max_rps.map(control::Pacer::new),
+        retry: crate::flow::RetryPolicy::new(opts.max_attempts, opts.max_retry_wait),
+        limiter: crate::flow::Limiter::new(opts.concurrency),
+        pacer: opts.max_rps.map(crate::flow::Pacer::new),
         stop: stop.clone(),
         stats: stats.clone(),
         any_success: AtomicBool::new(false),
@@ -571,30 +388,6 @@ async fn pipeline(
         out: opts.out.clone(),
         rejects: opts.rejects.clone(),
     })
-}
-
-#[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Where a target kind's rows go, for messages.

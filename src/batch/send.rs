@@ -4,22 +4,24 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use rand::SeedableRng;
 
-use super::control::{self, Limiter, Pacer};
 use super::input::{push_json_str, Batch, Reject, Slot};
 use super::output::Done;
 use super::progress::Counters;
 use super::{BatchFormat, Stop};
 use crate::awserror::{self, AwsError};
 use crate::client;
+use crate::client::Exchange;
 use crate::config::TargetKind;
 use crate::error::{CliError, Exit};
-use crate::response::{self, Parsed, Prediction};
+use crate::flow::{Limiter, Pacer, RetryPolicy};
+use crate::protocol::{Detail, Outcome as Class, RequestSpec};
+use crate::response::{Parsed, Prediction};
 use crate::session::Session;
 
 /// Everything the workers share.
@@ -30,7 +32,7 @@ pub struct Ctx {
     pub classes: Vec<String>,
     pub format: BatchFormat,
     pub headers: Vec<(String, String)>,
-    pub max_attempts: u32,
+    pub retry: RetryPolicy,
     pub limiter: Limiter,
     pub pacer: Option<Pacer>,
     pub stop: Arc<Stop>,
@@ -42,46 +44,26 @@ pub struct Ctx {
 
 /// The headers every request carries (signed with it).
 pub fn request_headers(kind: TargetKind, extra: &[(String, String)]) -> Vec<(String, String)> {
-    let mut h = vec![(
-        "content-type".to_string(),
-        kind.default_content_type().to_string(),
-    )];
-    if kind == TargetKind::SageMaker {
-        // The CSV lines batch parses, whatever the container would default to.
-        h.push(("accept".to_string(), "text/csv".into()));
-    }
-    h.extend(extra.iter().cloned());
-    h
+    kind.protocol().headers(&RequestSpec {
+        extra_headers: extra.to_vec(),
+        ..RequestSpec::default()
+    })
 }
 
-/// The body for rows `group` of `batch`: `{"data": "r1\nr2"}` for the API (the features are
-/// validated numbers, so they need no JSON escaping), `r1\nr2` as text/csv for SageMaker.
+/// The body for rows `group` of `batch`, in the target's one encoding.
 pub fn request_body(kind: TargetKind, batch: &Batch, group: &[usize]) -> Bytes {
     let mut body = Vec::with_capacity(group.len() * 24 + 16);
-    let sep: &[u8] = match kind {
-        TargetKind::ApiGateway => {
-            body.extend_from_slice(b"{\"data\": \"");
-            b"\\n"
-        }
-        TargetKind::SageMaker => b"\n",
-    };
-    for (k, &i) in group.iter().enumerate() {
-        if k > 0 {
-            body.extend_from_slice(sep);
-        }
-        if let Slot::Send { features, .. } = &batch.slots[i] {
-            body.extend_from_slice(batch.get(*features).as_bytes());
-        }
-    }
-    if kind == TargetKind::ApiGateway {
-        body.extend_from_slice(b"\"}");
-    }
+    let mut rows = group.iter().filter_map(|&i| match &batch.slots[i] {
+        Slot::Send { features, .. } => Some(batch.get(*features)),
+        Slot::Rejected(_) => None,
+    });
+    kind.protocol().write_body(&mut rows, &mut body);
     Bytes::from(body)
 }
 
 /// What became of one request (after its retries).
 #[derive(Debug)]
-pub enum Outcome {
+pub enum Sent {
     Scored(Vec<Prediction>),
     /// The endpoint refused these rows together (model error, count mismatch, too large):
     /// split them to find the bad ones.
@@ -92,33 +74,6 @@ pub enum Outcome {
     Fatal(CliError),
     /// The run is stopping; the batch is abandoned (its rows are redone on resume).
     Stopped,
-}
-
-/// Lambda function errors that are worth retrying: the function's own call to SageMaker was
-/// throttled or failed transiently.
-fn transient_function_error(error_type: &str, message: &str) -> bool {
-    const MARKERS: [&str; 7] = [
-        "Throttl",
-        "TooManyRequests",
-        "ServiceUnavailable",
-        "InternalFailure",
-        "ModelNotReady",
-        "InternalDependency",
-        "timed out",
-    ];
-    MARKERS
-        .iter()
-        .any(|m| error_type.contains(m) || message.contains(m))
-}
-
-/// Not worth retrying or splitting: every other request would fail the same way.
-fn fatal_for_run(err: &AwsError) -> Option<Exit> {
-    match err.status {
-        401 | 403 => Some(Exit::Auth),
-        404 => Some(Exit::Client),
-        400 if err.message.contains("not found") => Some(Exit::Client),
-        _ => None,
-    }
 }
 
 /// The XGBoost container's feature-count error (AWS_WIRE section 5), as `(sent, expected)`.
@@ -143,19 +98,20 @@ struct Worker<'a> {
 }
 
 impl Worker<'_> {
-    /// Send rows `group` of `batch`, retrying transient failures.
-    async fn attempt(&mut self, batch: &Batch, group: &[usize]) -> Outcome {
+    /// Send rows `group` of `batch`, retrying what the taxonomy calls throttled or transient.
+    async fn attempt(&mut self, batch: &Batch, group: &[usize]) -> Sent {
         let ctx = self.ctx;
         let signer = &ctx.session.signer;
+        let protocol = signer.target.kind.protocol();
         let body = request_body(ctx.kind, batch, group);
-        let mut last = String::from("no attempt made");
-        let mut last_network = false;
-        let mut skew_corrected = false;
+        let stopping = || ctx.stop.is_stopping();
+        let mut last: String;
+        let mut last_network: bool;
         let mut attempt = 0;
-        while attempt < ctx.max_attempts {
+        loop {
             attempt += 1;
-            if ctx.stop.is_stopping() {
-                return Outcome::Stopped;
+            if stopping() {
+                return Sent::Stopped;
             }
             if attempt > 1 {
                 ctx.stats.add_retry();
@@ -163,18 +119,14 @@ impl Worker<'_> {
             if let Some(p) = &ctx.pacer {
                 p.wait().await;
             }
-            let Some(permit) = ctx.limiter.acquire(&ctx.stop).await else {
-                return Outcome::Stopped;
+            let Some(permit) = ctx.limiter.acquire(stopping).await else {
+                return Sent::Stopped;
             };
             if let Err(e) = signer.ensure_fresh().await {
-                return Outcome::Fatal(e);
+                return Sent::Fatal(e);
             }
-            let signed = match signer.sign(&ctx.headers, &body) {
-                Ok(s) => s,
-                Err(e) => return Outcome::Fatal(e),
-            };
             let started = Instant::now();
-            let result = client::send(&ctx.http, &signer.target, &signed, body.clone()).await;
+            let result = client::call(&ctx.http, signer, &ctx.headers, &body, &mut |_, _| {}).await;
             let latency = started.elapsed();
             drop(permit);
             ctx.stats.add_request();
@@ -183,110 +135,85 @@ impl Worker<'_> {
                     .unwrap_or(u64::MAX)
                     .max(1),
             );
-            let mut wait_at_least = Duration::ZERO;
-            match result {
-                Err(e) => {
-                    last = e.message;
+            let (detail, headers) = match result {
+                Err(no_answer) => {
+                    last = no_answer.error.message;
                     last_network = true;
+                    (no_answer.detail, None)
                 }
-                Ok(ex) if (200..300).contains(&ex.status) => {
+                Ok(answer) => {
                     last_network = false;
                     ctx.any_success.store(true, Ordering::Relaxed);
-                    match response::parse(&ex.body, &ctx.classes) {
-                        Parsed::Predictions(p) if p.len() == group.len() => {
-                            ctx.limiter.on_success(latency);
-                            return Outcome::Scored(p);
-                        }
-                        Parsed::Predictions(p) => {
-                            return Outcome::Split(format!(
-                                "the endpoint returned {} predictions for {} rows",
-                                p.len(),
-                                group.len()
-                            ))
-                        }
-                        Parsed::FunctionError {
-                            message,
-                            error_type,
-                        } => {
-                            let msg = format!(
-                                "the Lambda function failed: {error_type}: {}",
-                                message.lines().next().unwrap_or_default()
-                            );
-                            if !transient_function_error(&error_type, &message) {
-                                return Outcome::Split(msg);
+                    let ex = answer.exchange;
+                    if answer.detail == Detail::Ok {
+                        match protocol.predictions(&ex.body, &ctx.classes) {
+                            Parsed::Predictions(p) if p.len() == group.len() => {
+                                ctx.limiter.on_success(latency);
+                                return Sent::Scored(p);
                             }
-                            last = msg;
+                            Parsed::Predictions(p) => {
+                                return Sent::Split(format!(
+                                    "the endpoint returned {} predictions for {} rows",
+                                    p.len(),
+                                    group.len()
+                                ))
+                            }
+                            _ => {
+                                last = format!(
+                                    "unrecognised response ({} bytes) with status {}",
+                                    ex.body.len(),
+                                    ex.status
+                                );
+                                (Detail::Server5xx, None)
+                            }
                         }
-                        Parsed::Unknown => {
-                            last = format!(
-                                "unrecognised response ({} bytes) with status {}",
-                                ex.body.len(),
-                                ex.status
-                            );
+                    } else {
+                        last = describe_failure(&ex, answer.detail);
+                        match answer.detail.outcome() {
+                            Class::Auth | Class::ClockSkew | Class::NotFound => {
+                                let err = AwsError::parse(ex.status, &ex.headers, &ex.body);
+                                let mut e = awserror::to_cli_error(
+                                    &err,
+                                    answer.detail,
+                                    None,
+                                    signer.credentials().access_key_id(),
+                                );
+                                e.message = format!("the endpoint refused the run: {}", e.message);
+                                return Sent::Fatal(e);
+                            }
+                            Class::Rejected => return Sent::Split(last),
+                            Class::Throttled => {
+                                ctx.stats.add_throttled();
+                                ctx.limiter.on_throttle(Instant::now());
+                            }
+                            Class::Transient | Class::Ok => {}
                         }
+                        (answer.detail, Some(ex.headers))
                     }
                 }
-                Ok(ex) => {
-                    last_network = false;
-                    ctx.any_success.store(true, Ordering::Relaxed);
-                    let err = AwsError::parse(ex.status, &ex.headers, &ex.body);
-                    if err.is_clock_skew() && !skew_corrected {
-                        if let Some(skew) = signer.correct_from_date(&ex.headers) {
-                            eprintln!(
-                                "iris-cli: warning: the local clock is {} s off the server's; re-signing with the server's time",
-                                skew.abs()
-                            );
-                            skew_corrected = true;
-                            attempt -= 1;
-                            continue;
-                        }
-                    }
-                    if let Some(exit) = fatal_for_run(&err) {
-                        let mut e = if exit == Exit::Auth {
-                            awserror::to_cli_error(&err, None, signer.credentials().access_key_id())
-                        } else {
-                            CliError::new(exit, err.one_line())
-                        };
-                        e.message = format!("the endpoint refused the run: {}", e.message);
-                        return Outcome::Fatal(e);
-                    }
-                    last = err.one_line();
-                    match ex.status {
-                        429 => {
-                            ctx.stats.add_throttled();
-                            ctx.limiter.on_throttle(Instant::now());
-                            wait_at_least = control::retry_after(&ex.headers).unwrap_or_default();
-                        }
-                        408 | 500..=599 => {
-                            wait_at_least = control::retry_after(&ex.headers).unwrap_or_default();
-                        }
-                        // Model errors, payload too large, validation: these rows, not the
-                        // endpoint.
-                        _ => return Outcome::Split(last),
-                    }
-                }
-            }
-            if attempt >= ctx.max_attempts {
+            };
+            if !ctx.retry.should_retry(attempt, detail.outcome()) {
                 break;
             }
-            let delay = control::backoff(attempt, &mut self.rng).max(wait_at_least);
-            if !control::sleep_unless_stopped(delay, &ctx.stop).await {
-                return Outcome::Stopped;
+            let delay = ctx.retry.delay(attempt, headers.as_ref(), &mut self.rng);
+            if !crate::flow::sleep_unless_stopped(delay, stopping).await {
+                return Sent::Stopped;
             }
         }
-        if last_network && !ctx.any_success.load(Ordering::Relaxed) {
-            return Outcome::Fatal(
-                CliError::new(
-                    Exit::Network,
-                    format!("the endpoint is unreachable ({attempt} attempts): {last}"),
-                )
-                .hint(format!(
-                    "check that {} is up and reachable",
-                    signer.target.url
-                )),
-            );
+        if last_network {
+            let e = CliError::new(
+                Exit::Network,
+                format!("the endpoint is unreachable ({attempt} attempts): {last}"),
+            )
+            .hint(format!(
+                "check that {} is up and reachable",
+                signer.target.url
+            ));
+            // Before any answer: the endpoint was never there. After some: it went away
+            // mid-run; either way the rest would fail the same, so stop resumable.
+            return Sent::Fatal(e);
         }
-        Outcome::GaveUp(format!("gave up after {attempt} attempts: {last}"))
+        Sent::GaveUp(format!("gave up after {attempt} attempts: {last}"))
     }
 
     /// Score a whole batch, splitting groups the endpoint refuses. None: abandoned.
@@ -302,11 +229,11 @@ impl Worker<'_> {
         }
         while let Some(group) = queue.pop_front() {
             let outcome = match self.attempt(&batch, &group).await {
-                Outcome::Split(reason)
+                Sent::Split(reason)
                     if group.len() == 1 && feature_count_mismatch(&reason).is_some() =>
                 {
                     let (sent, expected) = feature_count_mismatch(&reason).unwrap_or_default();
-                    Outcome::Fatal(
+                    Sent::Fatal(
                         CliError::usage(format!(
                             "the model takes {expected} features but each row sends {sent}: choose the feature columns with --features"
                         ))
@@ -316,27 +243,27 @@ impl Worker<'_> {
                 other => other,
             };
             match outcome {
-                Outcome::Scored(preds) => {
+                Sent::Scored(preds) => {
                     for (&i, p) in group.iter().zip(preds) {
                         results[i] = Some(Ok(p));
                     }
                 }
-                Outcome::Split(_) if group.len() > 1 => {
+                Sent::Split(_) if group.len() > 1 => {
                     self.ctx.stats.add_split();
                     let (a, b) = group.split_at(group.len() / 2);
                     queue.push_front(b.to_vec());
                     queue.push_front(a.to_vec());
                 }
-                Outcome::Split(reason) | Outcome::GaveUp(reason) => {
+                Sent::Split(reason) | Sent::GaveUp(reason) => {
                     for &i in &group {
                         results[i] = Some(Err(reason.clone()));
                     }
                 }
-                Outcome::Fatal(e) => {
+                Sent::Fatal(e) => {
                     self.ctx.stop.fail(e);
                     return None;
                 }
-                Outcome::Stopped => return None,
+                Sent::Stopped => return None,
             }
         }
         Some(self.format(batch, results))
@@ -395,6 +322,25 @@ impl Worker<'_> {
     }
 }
 
+/// One line for a failed answer: AWS's error, or the function error a non-proxy API returned
+/// with 200.
+fn describe_failure(ex: &Exchange, detail: Detail) -> String {
+    if (200..300).contains(&ex.status) {
+        if let Parsed::FunctionError {
+            message,
+            error_type,
+        } = crate::response::parse(&ex.body, &[])
+        {
+            return crate::redact::server_text(&format!(
+                "the Lambda function failed: {error_type}: {}",
+                message.lines().next().unwrap_or_default()
+            ));
+        }
+        return format!("unexpected answer ({})", detail.name());
+    }
+    AwsError::parse(ex.status, &ex.headers, &ex.body).one_line()
+}
+
 /// One output line. Probabilities are written with the shortest digits that round-trip the
 /// f64 the endpoint sent, in Python's `repr` form (what the XGBoost container prints), so the
 /// output carries exactly the endpoint's digits.
@@ -405,7 +351,7 @@ pub fn write_prediction(
     p: &Prediction,
     n_classes: usize,
 ) {
-    use crate::emulator::pyfloat::push_repr_f64;
+    use crate::pyfloat::push_repr_f64;
     match format {
         BatchFormat::Csv => {
             out.push_str(prefix);
@@ -575,17 +521,5 @@ mod tests {
         let msg = "the Lambda function failed: ModelError: ... Received client error (400) from primary with message \"Unable to evaluate payload provided: Feature size of csv inference data 5 is not consistent with feature size of trained model 4.\". See ...";
         assert_eq!(feature_count_mismatch(msg), Some((5, 4)));
         assert_eq!(feature_count_mismatch("ModelError: something else"), None);
-    }
-
-    #[test]
-    fn transient_function_errors() {
-        assert!(transient_function_error(
-            "ClientError",
-            "An error occurred (ThrottlingException) when calling the InvokeEndpoint operation"
-        ));
-        assert!(!transient_function_error(
-            "ModelError",
-            "An error occurred (ModelError) ... could not convert string to float"
-        ));
     }
 }

@@ -471,6 +471,7 @@ fn merge_meta(metas: &[RunMeta], origin: f64) -> RunMeta {
         warmup_requests: metas.iter().map(|m| m.warmup_requests).sum(),
         interrupted: metas.iter().any(|m| m.interrupted),
         concurrency: metas.iter().map(|m| m.concurrency).sum(),
+        unsent: metas.iter().map(|m| m.unsent).sum(),
     }
 }
 
@@ -492,6 +493,7 @@ mod tests {
             status: Some(if v.is_multiple_of(7) { 429 } else { 200 }),
             error: v.is_multiple_of(7).then_some(ErrorKind::Throttled),
             server_timing: Some("apigw;dur=1.5, lambda;dur=1"),
+            retry: false,
         }
     }
 
@@ -504,6 +506,7 @@ mod tests {
             last_send_epoch: Some(started + 2.0),
             warmup_requests: 0,
             interrupted: false,
+            unsent: 0,
             concurrency: 8,
         }
     }

@@ -264,6 +264,7 @@ mod tests {
                 status: Some(200),
                 error: None,
                 server_timing: None,
+                retry: false,
             });
         }
         for t in 0..5 {
@@ -278,6 +279,7 @@ mod tests {
                 last_send_epoch: Some(4.99),
                 warmup_requests: 0,
                 interrupted: false,
+                unsent: 0,
                 concurrency: 4,
             },
             totals: m,

@@ -30,95 +30,8 @@ pub fn rec(h: &mut Hist, v: u64) {
     }
 }
 
-/// Why a request failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// 403 with a signature problem (mismatch, expired, incomplete).
-    SignatureRejected,
-    /// Other 401/403: unknown key, IAM deny, missing token.
-    AuthRejected,
-    Throttled,
-    Client4xx,
-    Server5xx,
-    /// A 200 carrying a Lambda `errorMessage` (non-proxy integration).
-    FunctionError,
-    Timeout,
-    Connection,
-}
-
-impl ErrorKind {
-    pub const ALL: [ErrorKind; 8] = [
-        ErrorKind::SignatureRejected,
-        ErrorKind::AuthRejected,
-        ErrorKind::Throttled,
-        ErrorKind::Client4xx,
-        ErrorKind::Server5xx,
-        ErrorKind::FunctionError,
-        ErrorKind::Timeout,
-        ErrorKind::Connection,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorKind::SignatureRejected => "signature_rejected",
-            ErrorKind::AuthRejected => "auth_rejected",
-            ErrorKind::Throttled => "throttled",
-            ErrorKind::Client4xx => "client_4xx",
-            ErrorKind::Server5xx => "server_5xx",
-            ErrorKind::FunctionError => "function_error",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Connection => "connection",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<ErrorKind> {
-        Self::ALL.into_iter().find(|k| k.name() == name)
-    }
-
-    fn index(self) -> usize {
-        Self::ALL.iter().position(|k| *k == self).unwrap_or(0)
-    }
-}
-
-/// Classify a response by status and, where needed, the AWS error it carries.
-pub fn classify(
-    status: u16,
-    headers: &reqwest::header::HeaderMap,
-    body: &[u8],
-) -> Option<ErrorKind> {
-    match status {
-        200..=299 => {
-            // Cheap check first: only bodies naming errorMessage are parsed.
-            let marker: &[u8] = b"\"errorMessage\"";
-            if body.windows(marker.len()).any(|w| w == marker) {
-                Some(ErrorKind::FunctionError)
-            } else {
-                None
-            }
-        }
-        401 | 403 => {
-            let e = crate::awserror::AwsError::parse(status, headers, body);
-            let t = e.error_type.as_deref().unwrap_or("");
-            let sig = matches!(
-                t,
-                "InvalidSignatureException"
-                    | "SignatureDoesNotMatch"
-                    | "IncompleteSignatureException"
-            ) || e.is_clock_skew()
-                || e.headline().to_ascii_lowercase().contains("signature");
-            Some(if sig {
-                ErrorKind::SignatureRejected
-            } else {
-                ErrorKind::AuthRejected
-            })
-        }
-        429 => Some(ErrorKind::Throttled),
-        400..=499 => Some(ErrorKind::Client4xx),
-        _ if status >= 500 => Some(ErrorKind::Server5xx),
-        // 1xx/3xx are not answers to an invoke: count them with client errors.
-        _ => Some(ErrorKind::Client4xx),
-    }
-}
+/// Why a request failed: the counting category of the shared outcome taxonomy.
+pub use crate::protocol::Category as ErrorKind;
 
 /// `Server-Timing: apigw;dur=1.2, lambda;dur=0.8` -> `[("apigw", 1200us), ...]`.
 pub fn parse_server_timing(value: &str) -> impl Iterator<Item = (&str, u64)> {
@@ -226,6 +139,8 @@ pub struct Sample<'a> {
     pub status: Option<u16>,
     pub error: Option<ErrorKind>,
     pub server_timing: Option<&'a str>,
+    /// A retry of a failed attempt (`--retries`), measured from its own due time.
+    pub retry: bool,
 }
 
 /// Histograms and counters, mergeable by addition.
@@ -245,8 +160,10 @@ pub struct Measurements {
     pub completed: u64,
     pub ok: u64,
     pub late: u64,
-    /// Sent but abandoned when the run was interrupted.
+    /// Sent but abandoned when the run was interrupted or hit its hard stop.
     pub unfinished: u64,
+    /// Attempts that were retries (`--retries`); included in `sent`.
+    pub retries: u64,
 }
 
 impl Measurements {
@@ -265,11 +182,15 @@ impl Measurements {
             ok: 0,
             late: 0,
             unfinished: 0,
+            retries: 0,
         }
     }
 
     pub fn record(&mut self, s: &Sample) {
         self.sent += 1;
+        if s.retry {
+            self.retries += 1;
+        }
         self.completed += 1;
         rec(&mut self.lag, s.lag_us);
         if s.lag_us > LATE_US {
@@ -351,6 +272,7 @@ impl Measurements {
         self.ok += o.ok;
         self.late += o.late;
         self.unfinished += o.unfinished;
+        self.retries += o.retries;
     }
 
     /// Zero everything, keeping the allocations.
@@ -375,6 +297,7 @@ impl Measurements {
         self.ok = 0;
         self.late = 0;
         self.unfinished = 0;
+        self.retries = 0;
     }
 }
 
@@ -423,7 +346,6 @@ pub fn ms(us: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderMap, HeaderValue};
 
     #[test]
     fn server_timing_is_parsed_in_microseconds() {
@@ -447,44 +369,6 @@ mod tests {
     }
 
     #[test]
-    fn classification() {
-        let none = HeaderMap::new();
-        assert_eq!(classify(200, &none, b"{\"predictions\":[]}"), None);
-        assert_eq!(
-            classify(
-                200,
-                &none,
-                b"{\"errorMessage\": \"x\", \"errorType\": \"E\"}"
-            ),
-            Some(ErrorKind::FunctionError)
-        );
-        let mut sig = HeaderMap::new();
-        sig.insert(
-            "x-amzn-errortype",
-            HeaderValue::from_static("InvalidSignatureException"),
-        );
-        assert_eq!(
-            classify(
-                403,
-                &sig,
-                b"{\"message\":\"The request signature we calculated does not match\"}"
-            ),
-            Some(ErrorKind::SignatureRejected)
-        );
-        assert_eq!(
-            classify(
-                403,
-                &none,
-                b"{\"message\":\"Missing Authentication Token\"}"
-            ),
-            Some(ErrorKind::AuthRejected)
-        );
-        assert_eq!(classify(429, &none, b""), Some(ErrorKind::Throttled));
-        assert_eq!(classify(404, &none, b""), Some(ErrorKind::Client4xx));
-        assert_eq!(classify(502, &none, b""), Some(ErrorKind::Server5xx));
-    }
-
-    #[test]
     fn measurements_add_and_reset() {
         let mut a = Measurements::new(&["apigw"]);
         let mut b = Measurements::new(&["apigw"]);
@@ -497,6 +381,7 @@ mod tests {
                 status: Some(200),
                 error: None,
                 server_timing: Some("apigw;dur=3, lambda;dur=2"),
+                retry: false,
             });
         }
         b.record(&Sample {
@@ -507,6 +392,7 @@ mod tests {
             status: Some(503),
             error: Some(ErrorKind::Server5xx),
             server_timing: None,
+            retry: false,
         });
         b.record_unfinished(0, 10_000);
         a.add(&b);

@@ -46,6 +46,10 @@ pub struct RunMeta {
     pub interrupted: bool,
     /// Worker count: `--max-in-flight` or `--concurrency`.
     pub concurrency: usize,
+    /// Open loop: requests due before the end that were never sent (the run reached its hard
+    /// stop at `--duration` with the target unable to keep up).
+    #[serde(default)]
+    pub unsent: u64,
 }
 
 /// Everything needed to print a report.
@@ -104,8 +108,12 @@ pub struct Requests {
     pub errors: u64,
     /// Sent more than 5 ms after their due time.
     pub late: u64,
-    /// Sent but abandoned when the run was interrupted.
+    /// Sent but abandoned when the run was interrupted or reached its hard stop.
     pub unfinished: u64,
+    /// Due before the end but never sent (hard stop at `--duration` + grace).
+    pub unsent: u64,
+    /// Attempts that were retries (`--retries`), included in `sent`.
+    pub retries: u64,
     /// Sent during `--warmup`, not in any statistic.
     pub warmup: u64,
 }
@@ -241,6 +249,8 @@ impl Report {
                 errors: m.errors_total(),
                 late: m.late,
                 unfinished: m.unfinished,
+                unsent: run.meta.unsent,
+                retries: m.retries,
                 warmup: run.meta.warmup_requests,
             },
             latency_ms: Latency {
@@ -345,6 +355,16 @@ pub fn render_human(r: &Report) -> String {
             String::new()
         }
     );
+    if q.retries > 0 {
+        let _ = writeln!(out, "retries: {} of the attempts were retries", q.retries);
+    }
+    if q.unsent > 0 {
+        let _ = writeln!(
+            out,
+            "unsent: {} requests were due but never sent: the target could not keep up with the rate before the hard stop",
+            q.unsent
+        );
+    }
     let _ = writeln!(out);
     table_head(&mut out, "latency");
     table_row(&mut out, "response (from due)", &r.latency_ms.response);
@@ -609,6 +629,7 @@ mod tests {
                 status: Some(if v.is_multiple_of(100) { 503 } else { 200 }),
                 error: v.is_multiple_of(100).then_some(ErrorKind::Server5xx),
                 server_timing: Some("apigw;dur=2, lambda;dur=1.5, sagemaker;dur=1"),
+                retry: false,
             });
         }
         RunResult {
@@ -620,6 +641,7 @@ mod tests {
                 last_send_epoch: Some(1009.99),
                 warmup_requests: 0,
                 interrupted: false,
+                unsent: 0,
                 concurrency: 64,
             },
             totals: m,

@@ -23,10 +23,12 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::hdrlog::HdrLogWriter;
-use super::recorder::{classify, ms, ErrorKind, Measurements, Sample, Series};
+use super::recorder::{ms, Measurements, Sample, Series};
 use super::report::{RunMeta, RunResult};
 use super::schedule::Schedule;
 use crate::client::Signer;
+use crate::flow::RetryPolicy;
+use crate::protocol::{self, Detail};
 
 /// How requests are paced.
 #[derive(Debug, Clone)]
@@ -49,6 +51,34 @@ pub struct Plan {
     pub requests: Option<u64>,
 }
 
+impl Plan {
+    /// The plan for a run: `duration` after the warmup (default: the ramp's length, or 10 s
+    /// unless a request count alone ends the run).
+    pub fn new(
+        load: Load,
+        workers: usize,
+        warmup: Duration,
+        duration: Option<Duration>,
+        requests: Option<u64>,
+    ) -> Plan {
+        let end = match (duration, &load) {
+            (Some(d), _) => Some(warmup + d),
+            (None, Load::Open(s)) if s.ramp_secs() > 0.0 => {
+                Some(Duration::from_secs_f64(s.ramp_secs()).max(warmup))
+            }
+            (None, _) if requests.is_some() => None,
+            (None, _) => Some(warmup + Duration::from_secs(10)),
+        };
+        Plan {
+            load,
+            workers: workers.max(1),
+            warmup,
+            end,
+            requests,
+        }
+    }
+}
+
 /// One place requests go.
 pub struct BenchTarget {
     pub name: String,
@@ -69,6 +99,8 @@ pub struct EngineConfig {
     pub hdr_log: Option<std::path::PathBuf>,
     /// Redraw a progress line on stderr each second.
     pub progress: bool,
+    /// `--retries`: failed attempts sent again, each measured from its own due time.
+    pub retry: RetryPolicy,
 }
 
 struct Shared {
@@ -77,6 +109,7 @@ struct Shared {
     client: reqwest::Client,
     timeout: Duration,
     connect_timeout: Duration,
+    retry: RetryPolicy,
     t0: Instant,
     /// Open loop: claims stop at this index (warmup requests + `--requests`).
     index_limit: Option<u64>,
@@ -104,15 +137,13 @@ fn lock(m: &Mutex<Measurements>) -> std::sync::MutexGuard<'_, Measurements> {
 struct Answer {
     status: u16,
     server_timing: Option<String>,
-    error: Option<ErrorKind>,
+    detail: Detail,
+    /// Error answers only: their headers (`Retry-After`).
+    headers: Option<HeaderMap>,
 }
 
-fn transport_error(e: &reqwest::Error) -> ErrorKind {
-    if e.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        ErrorKind::Connection
-    }
+fn transport_error(e: &reqwest::Error) -> Detail {
+    protocol::classify_transport(e.is_timeout())
 }
 
 /// Signed headers per (target, body), reused within one second.
@@ -133,7 +164,7 @@ impl SignCache {
         slot: usize,
         target: &BenchTarget,
         body: &[u8],
-    ) -> Result<HeaderMap, ErrorKind> {
+    ) -> Result<HeaderMap, Detail> {
         let second = target
             .signer
             .now()
@@ -151,7 +182,7 @@ impl SignCache {
         let signed = target
             .signer
             .sign(&target.headers, body)
-            .map_err(|_| ErrorKind::Connection)?;
+            .map_err(|_| Detail::OtherClient)?;
         let mut headers = HeaderMap::with_capacity(signed.headers.len());
         for (name, value) in &signed.headers {
             if let (Ok(n), Ok(v)) = (
@@ -175,19 +206,20 @@ async fn exchange(
     cache: &mut SignCache,
     slot: usize,
     body: Bytes,
-) -> Result<Answer, ErrorKind> {
+) -> Result<Answer, Detail> {
     let target = &sh.targets[ti];
     // Cheap unless temporary credentials are within minutes of expiry; a failure to refresh
     // expired credentials shows up as rejected signatures.
     let _ = target.signer.ensure_fresh().await;
     let headers = cache.headers(slot, target, &body)?;
+    let sent_wall = SystemTime::now();
     if let Some(direct) = conns[ti].as_mut() {
         let answer = tokio::time::timeout(
             sh.timeout,
-            direct.exchange(target, headers, body, sh.connect_timeout),
+            direct.exchange(target, headers, body, sh.connect_timeout, sent_wall),
         )
         .await
-        .unwrap_or(Err(ErrorKind::Timeout));
+        .unwrap_or(Err(Detail::Timeout));
         if answer.is_err() {
             // The connection's state is unknown: the next request opens a new one.
             direct.sender = None;
@@ -215,25 +247,37 @@ async fn exchange(
         HeaderMap::new()
     };
     let body = response.bytes().await.map_err(|e| transport_error(&e))?;
-    Ok(answer(target, status, &headers, server_timing, &body))
+    Ok(answer(
+        target,
+        status,
+        headers,
+        server_timing,
+        &body,
+        sent_wall,
+    ))
 }
 
+/// Classify with the target's protocol. Only an answer that says the signature's time was off
+/// corrects the signing clock (bounded; a wrong secret never moves it).
 fn answer(
     target: &BenchTarget,
     status: u16,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     server_timing: Option<String>,
     body: &[u8],
+    sent_wall: SystemTime,
 ) -> Answer {
-    let error = classify(status, headers, body);
-    if error == Some(ErrorKind::SignatureRejected) {
-        // A skewed clock: sign the next requests with the server's time.
-        target.signer.correct_from_date(headers);
+    let detail = protocol::classify(target.signer.target.kind.protocol(), status, &headers, body);
+    if detail == Detail::ClockSkew {
+        target
+            .signer
+            .correct_skew(&headers, sent_wall, SystemTime::now());
     }
     Answer {
         status,
         server_timing,
-        error,
+        detail,
+        headers: (detail != Detail::Ok).then_some(headers),
     }
 }
 
@@ -273,24 +317,24 @@ impl Direct {
         })
     }
 
-    async fn connect(&mut self, connect_timeout: Duration) -> Result<&mut Sender, ErrorKind> {
+    async fn connect(&mut self, connect_timeout: Duration) -> Result<&mut Sender, Detail> {
         if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
             let stream = tokio::time::timeout(
                 connect_timeout,
                 tokio::net::TcpStream::connect(self.addr.as_str()),
             )
             .await
-            .map_err(|_| ErrorKind::Timeout)?
-            .map_err(|_| ErrorKind::Connection)?;
+            .map_err(|_| Detail::Timeout)?
+            .map_err(|_| Detail::Connection)?;
             let _ = stream.set_nodelay(true);
             let (sender, conn) =
                 hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
                     .await
-                    .map_err(|_| ErrorKind::Connection)?;
+                    .map_err(|_| Detail::Connection)?;
             tokio::spawn(conn);
             self.sender = Some(sender);
         }
-        self.sender.as_mut().ok_or(ErrorKind::Connection)
+        self.sender.as_mut().ok_or(Detail::Connection)
     }
 
     async fn exchange(
@@ -299,24 +343,25 @@ impl Direct {
         headers: HeaderMap,
         body: Bytes,
         connect_timeout: Duration,
-    ) -> Result<Answer, ErrorKind> {
+        sent_wall: SystemTime,
+    ) -> Result<Answer, Detail> {
         use http_body_util::BodyExt;
         let path = self.path.clone();
         let sender = self.connect(connect_timeout).await?;
-        sender.ready().await.map_err(|_| ErrorKind::Connection)?;
+        sender.ready().await.map_err(|_| Detail::Connection)?;
         let mut request = http::Request::post(path)
             .body(http_body_util::Full::new(body))
-            .map_err(|_| ErrorKind::Connection)?;
+            .map_err(|_| Detail::Connection)?;
         *request.headers_mut() = headers;
         let response = sender
             .send_request(request)
             .await
-            .map_err(|_| ErrorKind::Connection)?;
+            .map_err(|_| Detail::Connection)?;
         let (parts, incoming) = response.into_parts();
         let body = incoming
             .collect()
             .await
-            .map_err(|_| ErrorKind::Connection)?
+            .map_err(|_| Detail::Connection)?
             .to_bytes();
         let status = parts.status.as_u16();
         let server_timing = parts
@@ -324,7 +369,14 @@ impl Direct {
             .get("server-timing")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        Ok(answer(target, status, &parts.headers, server_timing, &body))
+        Ok(answer(
+            target,
+            status,
+            parts.headers,
+            server_timing,
+            &body,
+            sent_wall,
+        ))
     }
 }
 
@@ -339,6 +391,7 @@ async fn worker(
     let n_targets = sh.targets.len() as u64;
     let max_bodies = sh.targets.iter().map(|t| t.bodies.len()).max().unwrap_or(1);
     let mut cache = SignCache::default();
+    let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(id as u64);
     let mut conns: Vec<Option<Direct>> = sh
         .targets
         .iter()
@@ -402,81 +455,77 @@ async fn worker(
         let body_index = ((i / n_targets) % target.bodies.len() as u64) as usize;
         let body = target.bodies[body_index].clone();
         let slot = ti * max_bodies + body_index;
-        let sent = Instant::now();
-        sh.in_flight.fetch_add(1, Relaxed);
-        let outcome = tokio::select! {
-            biased;
-            r = exchange(&sh, &mut conns, ti, &mut cache, slot, body) => Some(r),
-            _ = abort.wait_for(|v| *v) => None,
-        };
-        let done = Instant::now();
-        sh.in_flight.fetch_sub(1, Relaxed);
-        if warm {
-            sh.warmup_sent.fetch_add(1, Relaxed);
-            if outcome.is_none() {
+        let mut due = due;
+        let mut attempt = 1;
+        loop {
+            let sent = Instant::now();
+            sh.in_flight.fetch_add(1, Relaxed);
+            let outcome = tokio::select! {
+                biased;
+                r = exchange(&sh, &mut conns, ti, &mut cache, slot, body.clone()) => Some(r),
+                _ = abort.wait_for(|v| *v) => None,
+            };
+            let done = Instant::now();
+            sh.in_flight.fetch_sub(1, Relaxed);
+            if warm {
+                sh.warmup_sent.fetch_add(1, Relaxed);
+                if outcome.is_none() {
+                    return;
+                }
                 break;
             }
-            continue;
-        }
-        let since = u64::try_from((sent - sh.t0).as_nanos()).unwrap_or(u64::MAX);
-        sh.first_send.fetch_min(since, Relaxed);
-        sh.last_send.fetch_max(since, Relaxed);
-        let lag_us = us(sent.saturating_duration_since(due));
-        match outcome {
-            None => {
+            let since = u64::try_from((sent - sh.t0).as_nanos()).unwrap_or(u64::MAX);
+            sh.first_send.fetch_min(since, Relaxed);
+            sh.last_send.fetch_max(since, Relaxed);
+            let lag_us = us(sent.saturating_duration_since(due));
+            let Some(result) = outcome else {
                 lock(shard).record_unfinished(ti, lag_us);
+                return;
+            };
+            let (status, detail, timing, headers) = match &result {
+                Ok(a) => (
+                    Some(a.status),
+                    a.detail,
+                    a.server_timing.as_deref(),
+                    a.headers.as_ref(),
+                ),
+                Err(detail) => (None, *detail, None, None),
+            };
+            lock(shard).record(&Sample {
+                target: ti,
+                response_us: us(done - due),
+                service_us: us(done - sent),
+                lag_us,
+                status,
+                error: detail.category(),
+                server_timing: timing,
+                retry: attempt > 1,
+            });
+            if !sh.retry.should_retry(attempt, detail.outcome()) {
                 break;
             }
-            Some(result) => {
-                let (status, error, timing) = match &result {
-                    Ok(a) => (Some(a.status), a.error, a.server_timing.as_deref()),
-                    Err(kind) => (None, Some(*kind), None),
-                };
-                let sample = Sample {
-                    target: ti,
-                    response_us: us(done - due),
-                    service_us: us(done - sent),
-                    lag_us,
-                    status,
-                    error,
-                    server_timing: timing,
-                };
-                lock(shard).record(&sample);
+            // The retry is due after its backoff, and measured from then.
+            let delay = sh.retry.delay(attempt, headers, &mut rng);
+            due = done + delay;
+            if sh.plan.end.is_some_and(|end| due - sh.t0 >= end) {
+                break;
             }
+            tokio::select! {
+                _ = tokio::time::sleep_until(due) => {}
+                _ = stop.wait_for(|v| *v) => return,
+            }
+            attempt += 1;
         }
     }
 }
 
-/// SIGINT (Ctrl-C), registered at once so a signal during start-up is not lost.
-struct Interrupt {
-    #[cfg(unix)]
-    sig: tokio::signal::unix::Signal,
-}
-
-impl Interrupt {
-    fn new() -> anyhow::Result<Interrupt> {
-        Ok(Interrupt {
-            #[cfg(unix)]
-            sig: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?,
-        })
-    }
-
-    async fn recv(&mut self) {
-        #[cfg(unix)]
-        {
-            self.sig.recv().await;
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
-/// How long in-flight requests get to finish after Ctrl-C.
+/// How long in-flight requests get to finish after Ctrl-C / SIGTERM.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
+/// How long after the run's end (`--duration`) late requests may still be sent and answered:
+/// past it the run stops hard, whatever is still queued (`unsent`) or in flight
+/// (`unfinished`); capped further by `--timeout`.
+const END_GRACE: Duration = Duration::from_secs(2);
 
-/// Run the plan; returns the merged measurements.
 /// The open loop's clock: a plain thread that sleeps until each request's computed due time
 /// (`std::thread::sleep` wakes within tens of microseconds, where tokio's timer wheel has 1 ms
 /// ticks and would add up to a millisecond of lag to every request) and then releases one
@@ -504,6 +553,12 @@ fn spawn_pacer(
                     break;
                 }
                 let at = t0 + offset;
+                // A backlog beyond what the workers can take is not worth counting out one
+                // permit at a time (at `--rps 1e9` that would spin a core): wait for them.
+                while permits.available_permits() > workers.saturating_mul(2) && !done.load(Relaxed)
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 loop {
                     let now = std::time::Instant::now();
                     if now >= at || done.load(Relaxed) {
@@ -520,8 +575,9 @@ fn spawn_pacer(
     Ok(sem)
 }
 
+/// Run the plan; returns the merged measurements.
 pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
-    let mut interrupt = Interrupt::new()?;
+    let mut signals = crate::signal::Signals::new()?;
     let names: Vec<&str> = cfg.targets.iter().map(|t| t.name.as_str()).collect();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let n_shards = (threads * 4).clamp(4, 64).min(cfg.plan.workers.max(1));
@@ -570,6 +626,7 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         client: cfg.client,
         timeout: cfg.timeout,
         connect_timeout: cfg.connect_timeout,
+        retry: cfg.retry,
         t0,
         index_limit,
         next: AtomicU64::new(0),
@@ -596,28 +653,51 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
     let collector = tokio::spawn(collect(sh.clone(), done_rx, log.take(), progress.clone()));
 
     let mut interrupted = false;
+    // Requests due before the end may still go out late (and are measured from their due
+    // time) for a grace period; then the run stops, whatever is queued or in flight.
+    let hard_stop = cfg
+        .plan
+        .end
+        .map(|end| t0 + end + END_GRACE.min(cfg.timeout));
     {
         let joined = async {
             while let Some(r) = set.join_next().await {
                 if let Err(e) = r {
                     if e.is_panic() {
-                        eprintln!("iris-cli: warning: a bench worker panicked: {e}");
+                        crate::warn!("a bench worker panicked: {e}");
                     }
                 }
             }
         };
         tokio::pin!(joined);
-        tokio::select! {
-            _ = &mut joined => {}
-            _ = interrupt.recv() => {
+        let deadline = async {
+            match hard_stop {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        // Stop sending, give what is in flight `grace`, then abandon it.
+        let wind_down = |grace: Duration| {
+            let _ = stop_tx.send(true);
+            async move { grace }
+        };
+        let grace = tokio::select! {
+            _ = &mut joined => None,
+            sig = signals.recv() => {
                 interrupted = true;
                 if let Some(pb) = &progress { pb.suspend(|| {}); }
-                eprintln!("iris-cli: interrupted: no new requests; in-flight ones get {}s", INTERRUPT_GRACE.as_secs());
-                let _ = stop_tx.send(true);
-                if tokio::time::timeout(INTERRUPT_GRACE, &mut joined).await.is_err() {
-                    let _ = abort_tx.send(true);
-                    joined.await;
+                {
+                    use std::io::Write as _;
+                    let _ = writeln!(std::io::stderr().lock(), "iris-cli: interrupted ({sig}): no new requests; in-flight ones get {}s", INTERRUPT_GRACE.as_secs());
                 }
+                Some(wind_down(INTERRUPT_GRACE).await)
+            }
+            _ = deadline => Some(wind_down(Duration::ZERO).await),
+        };
+        if let Some(grace) = grace {
+            if tokio::time::timeout(grace, &mut joined).await.is_err() {
+                let _ = abort_tx.send(true);
+                joined.await;
             }
         }
     }
@@ -644,6 +724,19 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         warmup_requests: sh.warmup_sent.load(Relaxed),
         interrupted,
         concurrency: cfg.plan.workers,
+        unsent: match &cfg.plan.load {
+            Load::Open(schedule) if !interrupted => {
+                let end = cfg.plan.end.map_or(f64::INFINITY, |e| e.as_secs_f64());
+                let mut due = schedule.index_at(end.min(1e9));
+                if let Some(limit) = index_limit {
+                    due = due.min(limit);
+                }
+                let warm = schedule.index_at(cfg.plan.warmup.as_secs_f64());
+                let measured_due = due.saturating_sub(warm);
+                measured_due.saturating_sub(totals.sent.saturating_sub(totals.retries))
+            }
+            _ => 0,
+        },
     };
     if let Some(log) = log {
         log.finish(&meta, &totals)?;

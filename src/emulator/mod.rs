@@ -21,7 +21,7 @@ mod httpapi;
 mod lambda;
 pub mod metrics;
 pub mod model;
-pub mod pyfloat;
+pub use crate::pyfloat;
 pub mod sagemaker;
 pub mod serve;
 mod server;

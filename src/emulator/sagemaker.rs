@@ -2,7 +2,7 @@
 //! answers into InvokeEndpoint responses and errors (§4).
 
 use super::model::{Model, Objective};
-use super::pyfloat::push_repr_f32;
+use crate::pyfloat::push_repr_f32;
 
 /// What the container answered.
 #[derive(Debug, Clone, PartialEq, Eq)]

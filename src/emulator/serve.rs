@@ -1,332 +1,10 @@
-//! `iris-cli serve`: flags, their conversion into [`EmulatorConfig`], and the foreground loop.
+//! `iris-cli serve`: the export lines and the foreground loop (flags: `cli::serve`).
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::Context as _;
-
-use super::auth::{self, KeyStore};
-use super::endpoint::{SageMakerMode, Serverless};
-use super::faults::{parse_duration, Latencies};
-use super::model::Model;
-use super::{Emulator, EmulatorConfig, Faults, Integration, Limits, UsagePlan, IRIS_CLASSES};
-use crate::error::CliError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum IntegrationArg {
-    NonProxy,
-    Proxy,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SageMakerModeArg {
-    /// Instance-backed real-time endpoint.
-    RealTime,
-    /// Serverless endpoint: `--max-concurrency`, `--memory-mb`, 4 MB payloads, cold starts.
-    Serverless,
-}
-
-fn duration_arg(s: &str) -> Result<Duration, String> {
-    parse_duration(s)
-}
-
-/// A duration within AWS's bounds for the setting.
-fn bounded_duration(s: &str, lo: Duration, hi: Duration) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
-    if d < lo || d > hi {
-        return Err(format!(
-            "'{s}' is outside {}..={} (AWS's limits)",
-            fmt_duration(lo),
-            fmt_duration(hi)
-        ));
-    }
-    Ok(d)
-}
-
-fn fmt_duration(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
-}
-
-/// API Gateway REST: 50 ms to 29 s (AWS_WIRE §9).
-fn integration_timeout_arg(s: &str) -> Result<Duration, String> {
-    bounded_duration(s, Duration::from_millis(50), Duration::from_secs(29))
-}
-
-/// HTTP API: 50 ms to 30 s.
-fn http_api_timeout_arg(s: &str) -> Result<Duration, String> {
-    bounded_duration(s, Duration::from_millis(50), Duration::from_secs(30))
-}
-
-/// Any positive duration (AWS's is fixed at 60 s; shorter values make tests fast).
-fn container_timeout_arg(s: &str) -> Result<Duration, String> {
-    bounded_duration(s, Duration::from_millis(1), Duration::from_secs(3600))
-}
-
-fn positive_count(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("'{s}' is not a whole number of at least 1")),
-    }
-}
-
-/// Serverless `MaxConcurrency`: 1 to 200.
-fn max_concurrency_arg(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if (1..=200).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "'{s}' is not between 1 and 200 (SageMaker's MaxConcurrency range)"
-        )),
-    }
-}
-
-/// Serverless `MemorySizeInMB`: 1024 to 6144 in steps of 1024.
-fn memory_mb_arg(s: &str) -> Result<u32, String> {
-    match s.parse::<u32>() {
-        Ok(n) if (1024..=6144).contains(&n) && n.is_multiple_of(1024) => Ok(n),
-        _ => Err(format!(
-            "'{s}' is not one of 1024, 2048, 3072, 4096, 5120, 6144 (SageMaker's MemorySizeInMB values)"
-        )),
-    }
-}
-
-/// A usage-plan API key: API Gateway's keys are 20 to 128 printable ASCII characters.
-fn api_key_arg(s: &str) -> Result<String, String> {
-    if (20..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()) {
-        Ok(s.to_string())
-    } else {
-        Err("an API key must be 20 to 128 printable ASCII characters without spaces".into())
-    }
-}
-
-fn fraction_arg(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    if (0.0..=1.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!("'{s}' is not between 0 and 1"))
-    }
-}
-
-/// Serve a local API Gateway -> Lambda -> SageMaker XGBoost endpoint that behaves like AWS on
-/// the wire (SigV4 verified). Prints `export` lines for the client, then serves until Ctrl-C.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// API Gateway stage (first path segment of the invoke URL).
-    #[arg(long, default_value = "species")]
-    pub stage: String,
-    /// API Gateway resource (path after the stage).
-    #[arg(long, default_value = "irispredict")]
-    pub resource: String,
-    /// SageMaker endpoint name.
-    #[arg(long, default_value = "iris-xgb")]
-    pub endpoint_name: String,
-    #[arg(long, default_value = "us-east-1")]
-    pub region: String,
-    #[arg(long, default_value = "123456789012")]
-    pub account: String,
-    /// Accepted keys and what each may call (default: built-in test keys).
-    #[arg(long, value_name = "FILE")]
-    pub credentials: Option<PathBuf>,
-    /// Serve this XGBoost JSON model (`Booster.save_model("model.json")`) instead of iris.
-    #[arg(long, value_name = "FILE")]
-    pub model: Option<PathBuf>,
-    /// Names of the classes by index, comma-separated (default: the iris species; a class
-    /// beyond the list is named by its number).
-    #[arg(long, value_delimiter = ',')]
-    pub classes: Option<Vec<String>>,
-    #[arg(long, value_enum, default_value = "non-proxy")]
-    pub integration: IntegrationArg,
-    /// Lambda concurrency limit; beyond it API Gateway answers 500.
-    #[arg(long, default_value_t = 1000)]
-    pub lambda_concurrency: usize,
-    /// Added to a new Lambda environment's first invocation, e.g. `300ms`.
-    #[arg(long, value_parser = duration_arg, default_value = "0ms")]
-    pub cold_start: Duration,
-    /// An environment idle for this long is reclaimed (next call is cold).
-    #[arg(long, value_parser = duration_arg, default_value = "15m")]
-    pub idle_timeout: Duration,
-    /// Added latency per tier: `model=5ms,lambda=1ms,sagemaker=..,apigw=..`; a value may be a
-    /// duration, `uniform:LO:HI` or `lognormal:MEDIAN:P99`.
-    #[arg(long, value_parser = Latencies::parse)]
-    pub latency: Option<Latencies>,
-    /// API Gateway stage throttle rate (token bucket, 429 beyond it).
-    #[arg(long)]
-    pub throttle_rps: Option<f64>,
-    /// Token bucket size (default: the rate).
-    #[arg(long, requires = "throttle_rps")]
-    pub burst: Option<u32>,
-    /// Fraction of requests answered with an injected 5xx.
-    #[arg(long, value_parser = fraction_arg, default_value = "0")]
-    pub error_rate: f64,
-    /// Start of a stall window, from server start.
-    #[arg(long, value_parser = duration_arg)]
-    pub stall_at: Option<Duration>,
-    /// Length of the stall window: every response is held until it ends.
-    #[arg(long, value_parser = duration_arg)]
-    pub stall_for: Option<Duration>,
-    /// Fraction of requests whose connection is closed without a response.
-    #[arg(long, value_parser = fraction_arg, default_value = "0")]
-    pub drop_rate: f64,
-    /// Seed for every injected fault and latency.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Write one JSON line per request.
-    #[arg(long, value_name = "FILE")]
-    pub access_log: Option<PathBuf>,
-    /// REST API integration timeout (AWS: 50ms..29s, default 29s): a slower Lambda gets
-    /// `504 {"message": "Endpoint request timed out"}`.
-    #[arg(long, value_parser = integration_timeout_arg, default_value = "29s")]
-    pub integration_timeout: Duration,
-    /// HTTP API integration timeout (at most 30s): 503 Service Unavailable beyond it.
-    #[arg(long, value_parser = http_api_timeout_arg, default_value = "30s")]
-    pub http_api_timeout: Duration,
-    /// How long SageMaker waits for the container (AWS: 60s): 424 ModelError beyond it.
-    #[arg(long, value_parser = container_timeout_arg, default_value = "60s")]
-    pub container_timeout: Duration,
-    /// In-flight invocations the real-time endpoint takes; beyond them SageMaker's
-    /// 400 ThrottlingException (default: no limit).
-    #[arg(long, value_parser = positive_count, value_name = "N")]
-    pub sagemaker_concurrency: Option<usize>,
-    /// How the endpoint is hosted.
-    #[arg(long, value_enum, default_value = "real-time")]
-    pub sagemaker_mode: SageMakerModeArg,
-    /// Serverless MaxConcurrency (1..200): ThrottlingException beyond it.
-    #[arg(long, value_parser = max_concurrency_arg, default_value = "20")]
-    pub max_concurrency: usize,
-    /// Serverless MemorySizeInMB (1024..6144, steps of 1024).
-    #[arg(long, value_parser = memory_mb_arg, default_value = "2048")]
-    pub memory_mb: u32,
-    /// Serverless: time to provision an instance (ModelSetupTime); while an endpoint scales from
-    /// zero, other requests get 429 ModelNotReadyException.
-    #[arg(long, value_parser = duration_arg, default_value = "2s")]
-    pub model_setup_time: Duration,
-    /// Require this usage-plan API key in `x-api-key` on the REST API (repeatable); a missing
-    /// or unknown key gets 403 Forbidden.
-    #[arg(long = "api-key", value_parser = api_key_arg, value_name = "KEY")]
-    pub api_keys: Vec<String>,
-    /// Requests each API key may make; then 429 "Limit Exceeded".
-    #[arg(long, requires = "api_keys", value_name = "N")]
-    pub api_key_quota: Option<u64>,
-    /// Address of the Lambda function URL (its own port: a function URL takes every path).
-    #[arg(long, default_value = "127.0.0.1:0")]
-    pub function_url_listen: SocketAddr,
-}
-
-impl ServeArgs {
-    /// Validate the flags and load the files they name.
-    pub fn to_config(&self) -> anyhow::Result<EmulatorConfig> {
-        let keys = match &self.credentials {
-            Some(p) => KeyStore::from_file(p)
-                .with_context(|| format!("reading credentials from {}", p.display()))?,
-            None => KeyStore::builtin(),
-        };
-        if keys.principals().is_empty() {
-            anyhow::bail!("no keys: the credentials file lists none");
-        }
-        let model = match &self.model {
-            Some(p) => Model::from_path(p)?,
-            None => Model::iris(),
-        };
-        // The iris names by default even with --model, as deploy/lambda/handler.py's
-        // CLASS_NAMES default does.
-        let classes = match &self.classes {
-            Some(c) => c.clone(),
-            None => IRIS_CLASSES.iter().map(|s| s.to_string()).collect(),
-        };
-        if !super::sagemaker::valid_endpoint_name(&self.endpoint_name) {
-            anyhow::bail!(
-                "--endpoint-name '{}' is not a valid SageMaker endpoint name (1-63 of [a-zA-Z0-9-], no leading or trailing '-')",
-                self.endpoint_name
-            );
-        }
-        for (flag, v) in [("--stage", &self.stage), ("--resource", &self.resource)] {
-            if v.is_empty() || v.contains('/') || v == "endpoints" && flag == "--stage" {
-                anyhow::bail!("{flag} '{v}' must be a single non-empty path segment (and the stage cannot be 'endpoints')");
-            }
-        }
-        if self.lambda_concurrency == 0 {
-            anyhow::bail!("--lambda-concurrency must be at least 1");
-        }
-        if let Some(r) = self.throttle_rps {
-            if !(r.is_finite() && r > 0.0) {
-                anyhow::bail!("--throttle-rps must be a positive number");
-            }
-        }
-        if self.stall_at.is_some() && self.stall_for.is_none() {
-            anyhow::bail!("--stall-at needs --stall-for");
-        }
-        let sagemaker = match self.sagemaker_mode {
-            SageMakerModeArg::RealTime => SageMakerMode::RealTime {
-                concurrency: self.sagemaker_concurrency,
-            },
-            SageMakerModeArg::Serverless => {
-                if self.sagemaker_concurrency.is_some() {
-                    return Err(CliError::usage(
-                        "--sagemaker-concurrency is for real-time endpoints; a serverless endpoint takes --max-concurrency",
-                    )
-                    .into());
-                }
-                SageMakerMode::Serverless(Serverless {
-                    max_concurrency: self.max_concurrency,
-                    memory_mb: self.memory_mb,
-                    setup_time: self.model_setup_time,
-                })
-            }
-        };
-        Ok(EmulatorConfig {
-            listen: self.listen,
-            stage: self.stage.clone(),
-            resource: self.resource.clone(),
-            endpoint_name: self.endpoint_name.clone(),
-            region: self.region.clone(),
-            account: self.account.clone(),
-            keys,
-            model: Arc::new(model),
-            classes,
-            integration: match self.integration {
-                IntegrationArg::NonProxy => Integration::NonProxy,
-                IntegrationArg::Proxy => Integration::Proxy,
-            },
-            lambda_concurrency: self.lambda_concurrency,
-            cold_start: self.cold_start,
-            idle_timeout: self.idle_timeout,
-            faults: Faults {
-                latency: self.latency.clone().unwrap_or_default(),
-                throttle_rps: self.throttle_rps,
-                burst: self.burst,
-                error_rate: self.error_rate,
-                stall_at: self.stall_at,
-                stall_for: self.stall_for,
-                drop_rate: self.drop_rate,
-            },
-            seed: self.seed,
-            access_log: self.access_log.clone(),
-            limits: Limits {
-                integration_timeout: self.integration_timeout,
-                http_api_timeout: self.http_api_timeout,
-                container_timeout: self.container_timeout,
-                ..Limits::default()
-            },
-            sagemaker,
-            usage_plan: (!self.api_keys.is_empty()).then(|| UsagePlan {
-                keys: self.api_keys.clone(),
-                quota: self.api_key_quota,
-            }),
-            function_url_listen: self.function_url_listen,
-            ..EmulatorConfig::default()
-        })
-    }
-}
+use super::auth;
+use super::{Emulator, EmulatorConfig};
 
 /// A POSIX shell word that stands for `value` exactly: single-quoted, with each `'` written as
 /// `'\''`.
@@ -374,22 +52,29 @@ pub fn export_lines(emu: &Emulator, credentials: Option<&std::path::Path>) -> St
 }
 
 /// Run the emulator in the foreground until Ctrl-C.
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let cfg = args.to_config()?;
-    let emu = Emulator::start(cfg).await?;
+/// What `serve` runs: the emulator's configuration and where its keys came from (a file's keys
+/// are not printed).
+#[derive(Debug)]
+pub struct ServeOptions {
+    pub config: EmulatorConfig,
+    pub credentials_file: Option<PathBuf>,
+}
+
+pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
+    let mut signals = crate::signal::Signals::new()?;
+    let emu = Emulator::start(opts.config).await?;
     {
         let mut out = std::io::stdout().lock();
-        out.write_all(export_lines(&emu, args.credentials.as_deref()).as_bytes())?;
+        out.write_all(export_lines(&emu, opts.credentials_file.as_deref()).as_bytes())?;
         out.flush()?;
     }
     eprintln!(
-        "iris-cli serve: listening on http://{}; Ctrl-C to stop",
-        emu.local_addr()
+        "iris-cli serve: listening on http://{} (function URL on http://{}); Ctrl-C (or SIGTERM) to stop",
+        emu.local_addr(),
+        emu.function_url_addr()
     );
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    eprintln!("iris-cli serve: stopping");
+    let sig = signals.recv().await;
+    eprintln!("iris-cli serve: {sig}: stopping");
     let stats = emu.stats();
     emu.shutdown().await;
     eprintln!(
@@ -397,70 +82,4 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stats.requests, stats.accepted, stats.predictions
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        serve: ServeArgs,
-    }
-
-    #[test]
-    fn flags_become_config() {
-        let cli = Cli::try_parse_from([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--integration",
-            "proxy",
-            "--latency",
-            "model=5ms,lambda=lognormal:1ms:4ms",
-            "--throttle-rps",
-            "100",
-            "--burst",
-            "10",
-            "--error-rate",
-            "0.05",
-            "--stall-at",
-            "3s",
-            "--stall-for",
-            "1s",
-            "--drop-rate",
-            "0.01",
-            "--seed",
-            "42",
-            "--cold-start",
-            "250ms",
-            "--classes",
-            "a,b,c",
-        ])
-        .unwrap();
-        let cfg = cli.serve.to_config().unwrap();
-        assert_eq!(cfg.integration, Integration::Proxy);
-        assert_eq!(cfg.faults.throttle_rps, Some(100.0));
-        assert_eq!(cfg.faults.burst, Some(10));
-        assert_eq!(cfg.faults.error_rate, 0.05);
-        assert_eq!(cfg.faults.stall_at, Some(Duration::from_secs(3)));
-        assert_eq!(cfg.faults.drop_rate, 0.01);
-        assert_eq!(cfg.seed, 42);
-        assert_eq!(cfg.cold_start, Duration::from_millis(250));
-        assert_eq!(cfg.classes, vec!["a", "b", "c"]);
-        assert!(cfg.faults.latency.model.is_some());
-    }
-
-    #[test]
-    fn bad_flags_are_refused() {
-        assert!(Cli::try_parse_from(["serve", "--error-rate", "1.5"]).is_err());
-        assert!(Cli::try_parse_from(["serve", "--cold-start", "5"]).is_err());
-        assert!(Cli::try_parse_from(["serve", "--latency", "disk=5ms"]).is_err());
-        let cli = Cli::try_parse_from(["serve", "--endpoint-name=-bad"]).unwrap();
-        assert!(cli.serve.to_config().is_err());
-        let cli = Cli::try_parse_from(["serve", "--stall-at", "1s"]).unwrap();
-        assert!(cli.serve.to_config().is_err());
-    }
 }

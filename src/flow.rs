@@ -1,5 +1,6 @@
-//! Flow control: the adaptive (AIMD) concurrency limit, the request pacer (`--max-rps`), and
-//! retry delays (exponential backoff with full jitter, `Retry-After`).
+//! Flow control shared by every command that sends more than one request: the retry policy
+//! (exponential backoff with full jitter, `Retry-After` honoured up to `--max-retry-wait`),
+//! the adaptive (AIMD) concurrency limit, and the request pacer (`--max-rps`).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
@@ -7,13 +8,53 @@ use std::time::{Duration, Instant, SystemTime};
 use rand::Rng;
 use tokio::sync::Notify;
 
-use super::Stop;
+use crate::protocol::Outcome;
 
 /// First retry delay bound and the largest one (AWS's "exponential backoff and jitter").
 pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
 pub const BACKOFF_CAP: Duration = Duration::from_secs(10);
-/// A `Retry-After` longer than this is cut to it.
-pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+/// The default `--max-retry-wait`: the longest wait before a retry, `Retry-After` included.
+pub const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+
+/// When to send a failed request again, and after how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (at least 1).
+    pub max_attempts: u32,
+    /// No wait is longer, whatever `Retry-After` says.
+    pub max_wait: Duration,
+}
+
+impl RetryPolicy {
+    pub fn new(max_attempts: u32, max_wait: Duration) -> Self {
+        RetryPolicy {
+            max_attempts: max_attempts.max(1),
+            max_wait,
+        }
+    }
+
+    /// No retries: every failure is reported as it is.
+    pub fn none() -> Self {
+        Self::new(1, DEFAULT_MAX_RETRY_WAIT)
+    }
+
+    /// Attempt number `attempt` (from 1) ended with `outcome`: send again?
+    pub fn should_retry(&self, attempt: u32, outcome: Outcome) -> bool {
+        outcome.retryable() && attempt < self.max_attempts
+    }
+
+    /// The wait before attempt `attempt + 1`: full-jitter backoff, at least what the server's
+    /// `Retry-After` asked, never more than `max_wait`.
+    pub fn delay(
+        &self,
+        attempt: u32,
+        headers: Option<&reqwest::header::HeaderMap>,
+        rng: &mut impl Rng,
+    ) -> Duration {
+        let asked = headers.and_then(retry_after).unwrap_or_default();
+        backoff(attempt, rng).max(asked).min(self.max_wait)
+    }
+}
 
 /// The delay bound before attempt `attempt + 1` (attempt counts from 1):
 /// `min(cap, base * 2^(attempt-1))`.
@@ -29,27 +70,29 @@ pub fn backoff(attempt: u32, rng: &mut impl Rng) -> Duration {
     Duration::from_secs_f64(rng.random_range(0.0..=bound))
 }
 
-/// `Retry-After`: delay-seconds or an HTTP date; capped.
+/// `Retry-After`: delay-seconds or an HTTP date (a day at most; the policy caps it further).
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    const DAY: f64 = 86_400.0;
     let v = headers.get("retry-after")?.to_str().ok()?.trim();
     let d = if let Ok(secs) = v.parse::<f64>() {
         if !(secs.is_finite() && secs >= 0.0) {
             return None;
         }
-        Duration::from_secs_f64(secs.min(RETRY_AFTER_CAP.as_secs_f64()))
+        Duration::from_secs_f64(secs.min(DAY))
     } else {
         let at = httpdate::parse_http_date(v).ok()?;
         at.duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO)
+            .min(Duration::from_secs_f64(DAY))
     };
-    Some(d.min(RETRY_AFTER_CAP))
+    Some(d)
 }
 
-/// Sleep for `d`, waking early when the run stops; false if it did.
-pub async fn sleep_unless_stopped(d: Duration, stop: &Stop) -> bool {
+/// Sleep for `d`, waking early when `stopping()` says the run stops; false if it did.
+pub async fn sleep_unless_stopped(d: Duration, stopping: impl Fn() -> bool) -> bool {
     let until = tokio::time::Instant::now() + d;
     loop {
-        if stop.is_stopping() {
+        if stopping() {
             return false;
         }
         let now = tokio::time::Instant::now();
@@ -126,7 +169,7 @@ impl Limiter {
     }
 
     /// Wait for a slot; None when the run stops first.
-    pub async fn acquire(&self, stop: &Stop) -> Option<Permit<'_>> {
+    pub async fn acquire(&self, stopping: impl Fn() -> bool) -> Option<Permit<'_>> {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
@@ -134,7 +177,7 @@ impl Limiter {
             if let Some(p) = self.try_acquire() {
                 return Some(p);
             }
-            if stop.is_stopping() {
+            if stopping() {
                 return None;
             }
             tokio::select! {
@@ -234,8 +277,14 @@ mod tests {
         assert_eq!(retry_after(&h), None);
         h.insert("retry-after", "2".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
-        h.insert("retry-after", "86400".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(RETRY_AFTER_CAP));
+        h.insert("retry-after", "99999999".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(86_400)));
+        let policy = RetryPolicy::new(3, Duration::from_secs(30));
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        assert_eq!(policy.delay(1, Some(&h), &mut rng), Duration::from_secs(30));
+        assert!(policy.should_retry(2, Outcome::Throttled));
+        assert!(!policy.should_retry(3, Outcome::Throttled));
+        assert!(!policy.should_retry(1, Outcome::Rejected));
         let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
         h.insert("retry-after", later.parse().unwrap());
         let d = retry_after(&h).unwrap();

@@ -1,10 +1,27 @@
-//! Command-line arguments (clap derive). Turned into validated settings in `config` before any
-//! core code sees them.
+//! Every clap type of the command line, and the one conversion of each into the validated
+//! options the core takes (`predict::PredictOptions`, `batch::BatchOptions`,
+//! `bench::BenchOptions`, `emulator::EmulatorConfig`). Core modules never see clap.
+//!
+//! Values are checked where clap parses them (`value_parser`), so a bad value is a usage error
+//! (exit 2) that names the flag, in every subcommand alike; `values` holds those parsers and
+//! the one duration grammar.
+
+pub mod batch;
+pub mod bench;
+pub mod predict;
+pub mod serve;
+pub mod values;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::client::HttpSettings;
+use crate::error::CliError;
+use crate::session::{AuthOptions, TargetOptions};
+
+pub use values::parse_duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,15 +39,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Send one signed prediction request and print the result.
-    Predict(PredictArgs),
+    Predict(predict::PredictArgs),
     /// Score a whole CSV file: in order, with retries, resumable; nothing lost.
-    Batch(crate::batch::BatchArgs),
-    /// Run the local API Gateway -> Lambda -> SageMaker emulator until Ctrl-C.
-    Serve(crate::emulator::serve::ServeArgs),
+    Batch(batch::BatchArgs),
+    /// Run the local API Gateway -> Lambda -> SageMaker emulator until Ctrl-C or SIGTERM.
+    Serve(serve::ServeArgs),
     /// Load test: fixed arrival rate, latency from due time, per-hop percentiles.
-    Bench(Box<crate::bench::BenchArgs>),
+    Bench(Box<bench::BenchArgs>),
     /// Work with saved bench results (merge interval logs from several machines).
-    Report(crate::bench::ReportArgs),
+    Report(bench::ReportArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -68,6 +85,19 @@ pub struct TargetArgs {
     pub service: Option<String>,
 }
 
+impl TargetArgs {
+    pub fn options(&self) -> TargetOptions {
+        TargetOptions {
+            url: self.url.clone(),
+            endpoint_name: self.endpoint_name.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            local: self.local,
+            region: self.region.clone(),
+            service: self.service.clone(),
+        }
+    }
+}
+
 /// Which credentials sign the request.
 #[derive(Debug, Clone, Args)]
 pub struct AuthArgs {
@@ -92,6 +122,18 @@ pub struct AuthArgs {
     pub profile: Option<String>,
 }
 
+impl AuthArgs {
+    pub fn options(&self) -> AuthOptions {
+        AuthOptions {
+            access_key: self.access_key.clone(),
+            secret_key: self.secret_key.clone(),
+            secret_key_stdin: self.secret_key_stdin,
+            session_token: self.session_token.clone(),
+            profile: self.profile.clone(),
+        }
+    }
+}
+
 /// How the HTTP connection behaves.
 #[derive(Debug, Clone, Args)]
 pub struct HttpArgs {
@@ -99,12 +141,12 @@ pub struct HttpArgs {
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
 
-    /// Whole-request timeout.
-    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    /// Whole-request timeout (a bare number is seconds).
+    #[arg(long, value_parser = values::positive_duration, default_value = "30s")]
     pub timeout: Duration,
 
-    /// Connection timeout.
-    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    /// Connection timeout (a bare number is seconds).
+    #[arg(long, value_parser = values::positive_duration, default_value = "10s")]
     pub connect_timeout: Duration,
 
     /// Extra PEM CA certificates to trust.
@@ -116,72 +158,38 @@ pub struct HttpArgs {
     pub insecure: bool,
 }
 
+impl HttpArgs {
+    pub fn settings(&self) -> HttpSettings {
+        HttpSettings {
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+            ca_bundle: self.ca_bundle.clone(),
+            insecure: self.insecure,
+        }
+    }
+
+    /// The `-H` headers, each checked.
+    pub fn extra_headers(&self) -> Result<Vec<(String, String)>, CliError> {
+        self.headers
+            .iter()
+            .map(|h| crate::protocol::parse_header(h))
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Human,
     Json,
 }
 
-#[derive(Debug, Args)]
-pub struct PredictArgs {
-    /// Features as CSV; several rows separated by newlines or ';'. Sent as {"data": "..."} to the
-    /// API, as text/csv to SageMaker.
-    #[arg(long, short = 'd', conflicts_with_all = ["body", "body_file"])]
-    pub data: Option<String>,
-
-    /// Raw request body (JSON for the API).
-    #[arg(long, conflicts_with = "body_file")]
-    pub body: Option<String>,
-
-    /// Read the raw request body from FILE ('-' for standard input).
-    #[arg(long, value_name = "FILE")]
-    pub body_file: Option<PathBuf>,
-
-    /// '-' reads the raw request body from standard input.
-    #[arg(value_name = "-", conflicts_with_all = ["data", "body", "body_file"])]
-    pub stdin_body: Option<String>,
-
-    /// Content-Type of the request (default: application/json for the API, text/csv for SageMaker).
-    #[arg(long)]
-    pub content_type: Option<String>,
-
-    /// Accept header for SageMaker (text/csv, application/json, application/jsonlines).
-    #[arg(long)]
-    pub accept: Option<String>,
-
-    /// Class names, comma-separated, in class-index order.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "setosa,versicolor,virginica"
-    )]
-    pub classes: Vec<String>,
-
-    /// Output format.
-    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Human)]
-    pub output: OutputFormat,
-
-    /// Print the canonical request, string-to-sign, signed headers and a curl command; send nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Print request and response headers to stderr (secrets redacted).
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
-
-    #[command(flatten)]
-    pub target: TargetArgs,
-
-    #[command(flatten)]
-    pub auth: AuthArgs,
-
-    #[command(flatten)]
-    pub http: HttpArgs,
-}
-
-/// Parse `250ms`, `1.5s`, `2m`, `100us`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::duration::parse_or_seconds(s)
+impl From<OutputFormat> for crate::output::Format {
+    fn from(f: OutputFormat) -> Self {
+        match f {
+            OutputFormat::Human => crate::output::Format::Human,
+            OutputFormat::Json => crate::output::Format::Json,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -192,15 +200,5 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("5 parsecs").is_err());
     }
 }

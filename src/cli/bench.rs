@@ -1,0 +1,255 @@
+//! `iris-cli bench` and `iris-cli report` arguments and their conversion into
+//! [`BenchOptions`] / [`MergeOptions`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::{values, AuthArgs, HttpArgs, OutputFormat, TargetArgs};
+use crate::bench::report::{self, Threshold};
+use crate::bench::schedule::{self, Schedule};
+use crate::bench::worker::{Load, Plan};
+use crate::bench::{BenchOptions, MergeOptions, PayloadSource, TargetChoice};
+use crate::error::CliError;
+
+/// Where `bench` sends requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TargetChoiceArg {
+    /// The API Gateway invoke URL (--url, or the emulator with --local).
+    Apigw,
+    /// The SageMaker endpoint directly (--endpoint-name, or the emulator's with --local).
+    Sagemaker,
+    /// Both, alternating on one schedule: statistics side by side, with the difference.
+    Both,
+}
+
+/// Load test: a fixed arrival rate (--rps, --ramp) that never waits for responses, latency
+/// measured from when each request was due; or a closed loop (--concurrency).
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Open loop: requests per second (request i is due at start + i/R).
+    #[arg(long, conflicts_with = "ramp", value_parser = values::positive_f64)]
+    pub rps: Option<f64>,
+
+    /// Open loop with stages: `0..200/30s,200/60s` ramps 0->200 rps over 30 s, then holds 200
+    /// for 60 s.
+    #[arg(long, value_name = "STAGES")]
+    pub ramp: Option<String>,
+
+    /// Open loop: most requests in flight at once (late requests wait for a slot and are
+    /// measured from their due time).
+    #[arg(long, default_value_t = 256, value_name = "N", value_parser = values::in_flight)]
+    pub max_in_flight: usize,
+
+    /// Closed loop (without --rps/--ramp): N workers, each sending when its previous request
+    /// completes [default: 10].
+    #[arg(long, short = 'c', value_name = "N", conflicts_with_all = ["rps", "ramp"], value_parser = values::in_flight)]
+    pub concurrency: Option<usize>,
+
+    /// Run time after the warmup (default 10s, or the length of --ramp).
+    #[arg(long, short = 'z', value_parser = values::positive_duration)]
+    pub duration: Option<Duration>,
+
+    /// Measured requests to send (the run stops at --requests or --duration, whichever first).
+    #[arg(long, short = 'n', value_parser = values::count_u64)]
+    pub requests: Option<u64>,
+
+    /// Send but leave out of every statistic the requests of the first DURATION (cold starts).
+    #[arg(long, value_parser = values::parse_duration, default_value = "0s")]
+    pub warmup: Duration,
+
+    /// apigw, sagemaker or both.
+    #[arg(long = "target", value_enum, default_value_t = TargetChoiceArg::Apigw)]
+    pub target_choice: TargetChoiceArg,
+
+    /// With --target both: the SageMaker endpoint name (default with --local: the emulator's).
+    #[arg(long, value_name = "NAME")]
+    pub sagemaker_endpoint: Option<String>,
+
+    /// With --target both: the SageMaker runtime base URL.
+    #[arg(long, value_name = "URL")]
+    pub sagemaker_endpoint_url: Option<String>,
+
+    /// Features as CSV for every request, e.g. 5.1,3.5,1.4,0.2 (the default).
+    #[arg(long, short = 'd', conflicts_with_all = ["body_file", "payload_csv"])]
+    pub data: Option<String>,
+
+    /// Raw request body for every request.
+    #[arg(long, value_name = "FILE", conflicts_with = "payload_csv")]
+    pub body_file: Option<PathBuf>,
+
+    /// Rotate over the rows of this CSV file (a header row is skipped).
+    #[arg(long, value_name = "FILE")]
+    pub payload_csv: Option<PathBuf>,
+
+    /// Content-Type (default: application/json for the API, text/csv for SageMaker).
+    #[arg(long)]
+    pub content_type: Option<String>,
+
+    /// Output format of the report.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+
+    /// Retry a failed attempt (throttled, 5xx, timeout, dropped connection) up to N times with
+    /// exponential backoff and full jitter. Each attempt is measured from its own due time and
+    /// retries are counted apart. 0: a load test reports failures, it does not hide them.
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = values::retries)]
+    pub retries: u32,
+
+    /// Longest wait before a retry, whatever Retry-After asks for.
+    #[arg(long, default_value = "30s", value_parser = values::parse_duration)]
+    pub max_retry_wait: Duration,
+
+    /// Write an HdrHistogram interval log (one interval per second; `report merge` reads it).
+    #[arg(long, value_name = "FILE")]
+    pub hdr_log: Option<PathBuf>,
+
+    /// Write a self-contained HTML report (inline SVG charts).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
+    /// Exit 1 when a condition breaks, e.g. 'p99<200ms,errors<1%' (also service.p99, lag.p99,
+    /// p999, max, errors<N, rps>=N).
+    #[arg(long, value_name = "CONDITIONS")]
+    pub fail_if: Option<String>,
+
+    /// No progress line on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
+
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+/// Work with saved results.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub command: ReportCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Combine `bench --hdr-log` files (e.g. from several machines): histograms are added per
+    /// series, then the usual report is printed.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Interval logs written by `iris-cli bench --hdr-log`.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Output format of the report.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+
+    /// Write a self-contained HTML report.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
+    /// Exit 1 when a condition breaks (as for `bench`).
+    #[arg(long, value_name = "CONDITIONS")]
+    pub fail_if: Option<String>,
+}
+
+fn thresholds(s: Option<&str>) -> Result<Vec<Threshold>, CliError> {
+    match s {
+        Some(s) => {
+            report::parse_thresholds(s).map_err(|e| CliError::usage(format!("--fail-if: {e}")))
+        }
+        None => Ok(Vec::new()),
+    }
+}
+
+impl BenchArgs {
+    fn load(&self) -> Result<Load, CliError> {
+        Ok(if let Some(r) = self.rps {
+            Load::Open(Schedule::constant(r))
+        } else if let Some(ramp) = &self.ramp {
+            Load::Open(Schedule::ramp(
+                schedule::parse_ramp(ramp).map_err(|e| CliError::usage(format!("--ramp: {e}")))?,
+            ))
+        } else {
+            Load::Closed
+        })
+    }
+
+    pub fn options(&self) -> Result<BenchOptions, CliError> {
+        let load = self.load()?;
+        let workers = match &load {
+            Load::Closed => self.concurrency.unwrap_or(10),
+            Load::Open(_) => self.max_in_flight,
+        };
+        let plan = Plan::new(load, workers, self.warmup, self.duration, self.requests);
+        if self.auth.secret_key_stdin
+            && self.body_file.as_deref() == Some(std::path::Path::new("-"))
+        {
+            return Err(CliError::usage(
+                "--secret-key-stdin and --body-file - cannot both read standard input",
+            ));
+        }
+        let target_choice = match self.target_choice {
+            TargetChoiceArg::Apigw => TargetChoice::Apigw,
+            TargetChoiceArg::Sagemaker => TargetChoice::Sagemaker,
+            TargetChoiceArg::Both => TargetChoice::Both,
+        };
+        let payload = if let Some(d) = &self.data {
+            PayloadSource::Data(d.clone())
+        } else if let Some(p) = &self.body_file {
+            if target_choice == TargetChoice::Both {
+                return Err(CliError::usage(
+                    "--target both sends a JSON body to the API and CSV to SageMaker: use --data or --payload-csv, not --body-file",
+                ));
+            }
+            PayloadSource::BodyFile(p.clone())
+        } else if let Some(p) = &self.payload_csv {
+            PayloadSource::PayloadCsv(p.clone())
+        } else {
+            PayloadSource::Default
+        };
+        if target_choice == TargetChoice::Both && self.target.endpoint_name.is_some() {
+            return Err(CliError::usage(
+                "--target both: give the API with --url (or --local) and the endpoint with --sagemaker-endpoint",
+            ));
+        }
+        Ok(BenchOptions {
+            plan,
+            thresholds: thresholds(self.fail_if.as_deref())?,
+            target_choice,
+            sagemaker_endpoint: self.sagemaker_endpoint.clone(),
+            sagemaker_endpoint_url: self.sagemaker_endpoint_url.clone(),
+            payload,
+            content_type: self.content_type.clone(),
+            output: self.output.into(),
+            hdr_log: self.hdr_log.clone(),
+            html: self.html.clone(),
+            quiet: self.quiet,
+            retries: self.retries,
+            max_retry_wait: self.max_retry_wait,
+            extra_headers: self.http.extra_headers()?,
+            http: self.http.settings(),
+            target: self.target.options(),
+            auth: self.auth.options(),
+        })
+    }
+}
+
+impl MergeArgs {
+    pub fn options(&self) -> Result<MergeOptions, CliError> {
+        Ok(MergeOptions {
+            files: self.files.clone(),
+            output: self.output.into(),
+            html: self.html.clone(),
+            thresholds: thresholds(self.fail_if.as_deref())?,
+        })
+    }
+}
