@@ -1822,3 +1822,158 @@ echo "cli $(cat out.csv)"
     );
     assert!(stdout.contains("metrics 2.0\n"), "{stdout}");
 }
+
+/// predict, batch and bench against the HTTP API and the function URL, end to end: the built
+/// binary, `--local` (the emulator verifying every signature), `--api` choosing the front.
+#[test]
+fn predict_batch_bench_work_against_http_api_and_function_url() {
+    let env = common::Env::new();
+    let csv = env.write("flowers.csv", &format!("id,a,b,c,d\n1,{ROW1}\n2,{ROW2}\n"));
+    for api in ["http", "function-url"] {
+        let r = common::run(env.iris().args([
+            "predict", "--local", "--api", api, "--data", ROW1, "--output", "json",
+        ]));
+        assert_eq!(r.code, 0, "{api}: {}", r.stderr);
+        let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        assert_eq!(v["species"], "setosa", "{api}");
+        assert_eq!(v["status"], 200);
+
+        let r = common::run(env.iris().args([
+            "batch",
+            "--local",
+            "--api",
+            api,
+            csv.to_str().unwrap(),
+            "-q",
+        ]));
+        assert_eq!(r.code, 0, "{api}: {}", r.stderr);
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        assert_eq!(lines.len(), 3, "{api}: {}", r.stdout);
+        assert!(
+            lines[1].starts_with(&format!("1,{ROW1},setosa,0,")),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[2].starts_with(&format!("2,{ROW2},versicolor,1,")),
+            "{}",
+            lines[2]
+        );
+
+        let r = common::run(env.iris().args([
+            "bench",
+            "--local",
+            "--api",
+            api,
+            "--requests",
+            "20",
+            "--concurrency",
+            "2",
+            "--quiet",
+            "--output",
+            "json",
+        ]));
+        assert_eq!(r.code, 0, "{api}: {}", r.stderr);
+        let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        assert_eq!(v["requests"]["ok"], 20, "{api}: {}", r.stdout);
+        assert_eq!(v["requests"]["errors"], 0);
+        assert!(
+            v["hops"]["lambda"]["count"].as_u64().unwrap() >= 20,
+            "{}",
+            v["hops"]
+        );
+    }
+}
+
+/// Against a running emulator the client signs for the kind's service: `lambda` for the
+/// function URL (else 403), `execute-api` for the HTTP API; IRIS_FUNCTION_URL is read with
+/// `--api function-url`, and the new answers get their own exit codes and hints.
+#[test]
+fn client_signs_for_the_api_kind_and_explains_its_answers() {
+    let emu = Emulator::start_in_thread(EmulatorConfig::default()).unwrap();
+    let env = common::Env::new();
+    let keys = [
+        "--access-key",
+        auth::TEST_ACCESS_KEY,
+        "--secret-key-stdin",
+        "--region",
+        "us-east-1",
+    ];
+    let predict = |extra: &[&str], vars: &[(&str, String)]| {
+        let mut cmd = env.iris();
+        cmd.args(["predict", "--data", ROW1]).args(keys).args(extra);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.write_stdin(format!("{}\n", auth::TEST_SECRET_KEY));
+        common::run(&mut cmd)
+    };
+    let r = predict(
+        &["--api", "function-url"],
+        &[("IRIS_FUNCTION_URL", emu.function_url())],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("setosa"), "{}", r.stdout);
+    // The same URL taken for a REST API is signed for execute-api: the function URL refuses.
+    let r = predict(&["--url", &emu.function_url()], &[]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("scoped to correct service: 'lambda'"),
+        "{}",
+        r.stderr
+    );
+    let r = predict(&["--url", &emu.http_api_url(), "--api", "http"], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // A wrong secret: the HTTP API's signature mismatch, diffed like the REST API's.
+    let mut cmd = env.iris();
+    cmd.args([
+        "predict",
+        "--data",
+        ROW1,
+        "--url",
+        &emu.http_api_url(),
+        "--api",
+        "http",
+    ])
+    .args(keys)
+    .write_stdin(format!("{}\n", common::WRONG_SECRET));
+    let r = common::run(&mut cmd);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("secret access key is wrong"),
+        "{}",
+        r.stderr
+    );
+    assert!(Some(emu.stats().panics) == Some(0));
+}
+
+#[test]
+fn container_timeout_hint_is_not_about_features() {
+    let emu = Emulator::start_in_thread(EmulatorConfig {
+        limits: iris_cli::emulator::Limits {
+            container_timeout: Duration::from_millis(100),
+            ..Default::default()
+        },
+        faults: Faults {
+            latency: Latencies::parse("model=300ms").unwrap(),
+            ..Faults::default()
+        },
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let env = common::Env::new();
+    let mut cmd = env.iris();
+    cmd.args(["predict", "--data", ROW1, "--endpoint-name", "iris-xgb"])
+        .args([
+            "--endpoint-url",
+            &emu.endpoint_url(),
+            "--region",
+            "us-east-1",
+        ])
+        .args(["--access-key", auth::TEST_ACCESS_KEY, "--secret-key-stdin"])
+        .write_stdin(format!("{}\n", auth::TEST_SECRET_KEY));
+    let r = common::run(&mut cmd);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(r.stderr.contains("60 s limit"), "{}", r.stderr);
+    assert!(!r.stderr.contains("number of features"), "{}", r.stderr);
+}
