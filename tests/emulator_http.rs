@@ -1699,6 +1699,7 @@ async fn cloudwatch_get_metric_data_over_rpc_v2_cbor() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["smithy-protocol"], "rpc-v2-cbor");
     assert_eq!(r.headers()["content-type"], "application/cbor");
+    assert!(r.headers().get("server-timing").is_none());
     let out: C = ciborium::de::from_reader(&r.bytes().await.unwrap()[..]).unwrap();
     let results = cbor_get(&out, "MetricDataResults");
     let C::Array(results) = results else {

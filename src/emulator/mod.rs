@@ -1,15 +1,19 @@
-//! A faithful local API Gateway -> Lambda -> SageMaker XGBoost endpoint (see AWS_WIRE.md).
+//! A faithful local API Gateway -> Lambda -> SageMaker XGBoost endpoint (see AWS_WIRE.md and
+//! docs/emulated-answers.md), with the other shapes of "a model behind an API": an HTTP API
+//! route, a Lambda function URL on its own port, and CloudWatch `GetMetricData` for the
+//! emulator's own metrics.
 //!
 //! [`Emulator::start`] binds, spawns the server on the current tokio runtime and returns; the
 //! server stops when the [`Emulator`] is dropped. [`Emulator::start_in_thread`] does the same on
 //! its own runtime in a background thread, for synchronous tests.
 //!
 //! Every response carries `Server-Timing` with nested durations in milliseconds (three decimals):
-//! `apigw;dur=T, lambda;dur=L, sagemaker;dur=S` on the API Gateway route, where `apigw` is the
+//! `apigw;dur=T, lambda;dur=L, sagemaker;dur=S` on the API Gateway routes, where `apigw` is the
 //! whole time the gateway held the request (CloudWatch `Latency`), `lambda` the integration call
 //! (`IntegrationLatency`, includes the SageMaker call), `sagemaker` the InvokeEndpoint call
-//! (overhead + model). Tiers that were not reached are left out; the SageMaker route sends only
-//! `sagemaker;dur=S`.
+//! (overhead + model). A cold Lambda invocation adds `init;dur=I` (inside `lambda`). Tiers that
+//! were not reached are left out; the function URL has no `apigw`, the SageMaker route sends
+//! only `sagemaker;dur=S`.
 
 pub mod accesslog;
 mod apigw;

@@ -384,10 +384,13 @@ async fn handle(
     stall(&shared).await;
 
     let total = received.elapsed();
-    let timing = server_timing(&ctx, total);
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&timing) {
-        h.insert(HeaderName::from_static("server-timing"), v);
+    // CloudWatch is not on the model's path: no hops to report.
+    if ctx.route != "cloudwatch" {
+        let timing = server_timing(&ctx, total);
+        if let Ok(v) = HeaderValue::from_str(&timing) {
+            h.insert(HeaderName::from_static("server-timing"), v);
+        }
     }
     h.insert(DATE, http_date());
     let status = resp.status().as_u16();
