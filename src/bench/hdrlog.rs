@@ -210,12 +210,89 @@ struct LogFile {
     summary: Option<Summary>,
 }
 
-fn decode(encoded: &str) -> Result<Hist, String> {
+/// Decode one base64 V2 histogram (compressed or not). The encoding carries its own lengths
+/// and bounds, and hdrhistogram's deserializer allocates whatever they say (a 4 KB line could
+/// ask for 2 GB), so they are checked against the bytes actually present first: the payload
+/// length against what follows the header, the compressed stream against a decompressed cap,
+/// and the bounds against a cap on the counts array.
+pub fn decode(encoded: &str) -> Result<Hist, String> {
+    /// `0x1c849303 | 0x10` and `0x1c849304 | 0x10` (hdrhistogram's V2 cookies).
+    const V2: u32 = 0x1c84_9313;
+    const V2_DEFLATE: u32 = 0x1c84_9314;
+    /// cookie, payload length, normalizing offset, significant digits, lowest, highest, ratio.
+    const HEADER: usize = 40;
+    /// At most 9 bytes per count (a varint) for at most `MAX_COUNTS` counts.
+    const MAX_COUNTS: u64 = 1 << 20;
+    const MAX_PLAIN: u64 = HEADER as u64 + 9 * MAX_COUNTS;
+    let be32 = |b: &[u8], at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    };
+    let be64 = |b: &[u8], at: usize| -> Option<u64> {
+        Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .map_err(|e| format!("bad base64: {e}"))?;
+    let plain: std::borrow::Cow<'_, [u8]> = match be32(&bytes, 0) {
+        Some(V2_DEFLATE) => {
+            let len = be32(&bytes, 4).ok_or("truncated histogram header")? as usize;
+            let stream = bytes.get(8..8 + len).ok_or_else(|| {
+                format!(
+                    "histogram says {len} compressed bytes, {} present",
+                    bytes.len().saturating_sub(8)
+                )
+            })?;
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(flate2::read::ZlibDecoder::new(stream), MAX_PLAIN + 1),
+                &mut out,
+            )
+            .map_err(|e| format!("bad compressed histogram: {e}"))?;
+            if out.len() as u64 > MAX_PLAIN {
+                return Err(format!(
+                    "histogram decompresses to more than {MAX_PLAIN} bytes"
+                ));
+            }
+            std::borrow::Cow::Owned(out)
+        }
+        Some(V2) => std::borrow::Cow::Borrowed(&bytes[..]),
+        _ => return Err("bad histogram encoding: not a V2 histogram".into()),
+    };
+    let (Some(V2), Some(payload), Some(digits), Some(low), Some(high)) = (
+        be32(&plain, 0),
+        be32(&plain, 4),
+        be32(&plain, 12),
+        be64(&plain, 16),
+        be64(&plain, 24),
+    ) else {
+        return Err("truncated or bad histogram header".into());
+    };
+    let present = plain.len().saturating_sub(HEADER);
+    if payload as usize > present {
+        return Err(format!(
+            "histogram says {payload} payload bytes, {present} present"
+        ));
+    }
+    // The counts array `Histogram::new_with_bounds(low, high, digits)` would allocate
+    // (its own formula); the library itself refuses digits above 5 and high < 2 * low.
+    if digits <= 5 && low >= 1 && high >= low.saturating_mul(2) {
+        let sub_bucket_count = (2.0 * 10f64.powi(digits as i32)).log2().ceil().exp2() as u64;
+        let unit = 63 - low.leading_zeros();
+        let mut buckets: u64 = 1;
+        let mut untrackable = u128::from(sub_bucket_count) << unit;
+        while untrackable <= u128::from(high) {
+            untrackable <<= 1;
+            buckets += 1;
+        }
+        let counts = (buckets + 1) * (sub_bucket_count / 2);
+        if counts > MAX_COUNTS {
+            return Err(format!(
+                "histogram too large: {counts} counts (lowest {low}, highest {high}, {digits} digits), at most {MAX_COUNTS}"
+            ));
+        }
+    }
     Deserializer::new()
-        .deserialize::<u64, _>(&mut &bytes[..])
+        .deserialize::<u64, _>(&mut &plain[..])
         .map_err(|e| format!("bad histogram encoding: {e:?}"))
 }
 
@@ -472,6 +549,8 @@ fn merge_meta(metas: &[RunMeta], origin: f64) -> RunMeta {
         interrupted: metas.iter().any(|m| m.interrupted),
         concurrency: metas.iter().map(|m| m.concurrency).sum(),
         unsent: metas.iter().map(|m| m.unsent).sum(),
+        connections_opened: metas.iter().map(|m| m.connections_opened).sum(),
+        tls_handshakes: metas.iter().map(|m| m.tls_handshakes).sum(),
     }
 }
 
@@ -507,6 +586,8 @@ mod tests {
             warmup_requests: 0,
             interrupted: false,
             unsent: 0,
+            connections_opened: 0,
+            tls_handshakes: 0,
             concurrency: 8,
         }
     }

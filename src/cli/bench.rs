@@ -59,9 +59,9 @@ pub struct BenchArgs {
     #[arg(long, value_parser = values::parse_duration, default_value = "0s")]
     pub warmup: Duration,
 
-    /// apigw, sagemaker or both.
-    #[arg(long = "target", value_enum, default_value_t = TargetChoiceArg::Apigw)]
-    pub target_choice: TargetChoiceArg,
+    /// apigw, sagemaker or both [default: sagemaker with --endpoint-name, else apigw].
+    #[arg(long = "target", value_enum)]
+    pub target_choice: Option<TargetChoiceArg>,
 
     /// With --target both: the SageMaker endpoint name (default with --local: the emulator's).
     #[arg(long, value_name = "NAME")]
@@ -197,11 +197,18 @@ impl BenchArgs {
                 "--secret-key-stdin and --body-file - cannot both read standard input",
             ));
         }
-        let target_choice = match self.target_choice {
-            TargetChoiceArg::Apigw => TargetChoice::Apigw,
-            TargetChoiceArg::Sagemaker => TargetChoice::Sagemaker,
-            TargetChoiceArg::Both => TargetChoice::Both,
-        };
+        let target_choice =
+            match self
+                .target_choice
+                .unwrap_or(if self.target.endpoint_name.is_some() {
+                    TargetChoiceArg::Sagemaker
+                } else {
+                    TargetChoiceArg::Apigw
+                }) {
+                TargetChoiceArg::Apigw => TargetChoice::Apigw,
+                TargetChoiceArg::Sagemaker => TargetChoice::Sagemaker,
+                TargetChoiceArg::Both => TargetChoice::Both,
+            };
         let payload = if let Some(d) = &self.data {
             PayloadSource::Data(d.clone())
         } else if let Some(p) = &self.body_file {

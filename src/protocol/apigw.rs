@@ -24,6 +24,11 @@ impl Protocol for ApiGateway {
         "application/json"
     }
 
+    fn default_accept(&self) -> Option<&'static str> {
+        // Signed and sent by every command (else the HTTP client adds its own `*/*`).
+        Some("application/json")
+    }
+
     fn write_body(&self, rows: &mut dyn Iterator<Item = &str>, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"data\":\"");
         for (i, row) in rows.enumerate() {

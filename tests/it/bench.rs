@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 
-mod common;
-use common::{run, Env, Run};
+use crate::common::{run, Env, Run};
 use iris_cli::emulator::auth::{TEST_ACCESS_KEY, TEST_SECRET_KEY};
 use iris_cli::emulator::{Emulator, EmulatorConfig, Faults, Latencies};
 use serde_json::Value;
@@ -35,7 +34,10 @@ fn bench(env: &Env, emu: &Emulator) -> Command {
 
 fn json(r: &Run) -> Value {
     assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
-    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", r.stdout, r.stderr))
+    let v: Value = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", r.stdout, r.stderr));
+    crate::common::validate_json("bench", &v);
+    v
 }
 
 fn emulator(faults: Faults) -> Emulator {

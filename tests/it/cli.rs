@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use assert_cmd::Command;
 
-mod common;
-use common::{run, Env, Run, WRONG_SECRET};
+use crate::common::{run, Env, Run, WRONG_SECRET};
 use iris_cli::emulator::auth::{
     Action, KeyStore, Principal, TEST_ACCESS_KEY, TEST_SECRET_KEY, TEST_SESSION_TOKEN,
     TEST_TEMP_ACCESS_KEY, TEST_TEMP_SECRET_KEY,
@@ -26,8 +25,10 @@ fn emulator() -> Emulator {
 }
 
 fn json(run: &Run) -> Value {
-    serde_json::from_str(run.stdout.trim())
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr))
+    let v: Value = serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+    crate::common::validate_json("predict", &v);
+    v
 }
 
 fn assert_setosa(run: &Run) {
@@ -421,7 +422,7 @@ fn dry_run_explains_and_sends_nothing() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout.contains(
-            "# Canonical request\nPOST\n/species/irispredict\n\ncontent-type:application/json\n"
+            "# Canonical request\nPOST\n/species/irispredict\n\naccept:application/json\ncontent-type:application/json\n"
         ),
         "{}",
         r.stdout
@@ -432,7 +433,7 @@ fn dry_run_explains_and_sends_nothing() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("# Signed headers\ncontent-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token;x-trace\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("# Signed headers\naccept;content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token;x-trace\n"), "{}", r.stdout);
     assert!(r.stdout.contains("Signature=<redacted>"), "{}", r.stdout);
     assert!(
         r.stdout

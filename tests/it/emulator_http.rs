@@ -12,7 +12,7 @@ use iris_cli::emulator::auth::{self, Action, KeyStore, Principal};
 use iris_cli::emulator::{Emulator, EmulatorConfig, Faults, Integration, Latencies, Stats};
 use sha2::{Digest, Sha256};
 
-mod common;
+use crate::common;
 
 const ROW1: &str = "5.1,3.5,1.4,0.2";
 const ROW2: &str = "6.6,3.0,4.4,1.4";

@@ -92,3 +92,45 @@ pub fn run(cmd: &mut Command) -> Run {
     }
     run
 }
+
+/// Validate a JSON output against its command's committed schema (`docs/schema/*.json`);
+/// commands without a schema are left alone.
+pub fn validate_json(command: &str, v: &serde_json::Value) {
+    use std::sync::OnceLock;
+    static SCHEMAS: OnceLock<Vec<(&'static str, jsonschema::Validator)>> = OnceLock::new();
+    let schemas = SCHEMAS.get_or_init(|| {
+        [
+            ("predict", "predict.json"),
+            ("bench", "bench.json"),
+            ("report", "bench.json"),
+        ]
+        .into_iter()
+        .map(|(cmd, file)| {
+            let path = format!("{}/docs/schema/{file}", env!("CARGO_MANIFEST_DIR"));
+            let schema: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            (
+                cmd,
+                jsonschema::validator_for(&schema).expect("a valid schema"),
+            )
+        })
+        .collect()
+    });
+    if let Some((_, validator)) = schemas.iter().find(|(c, _)| *c == command) {
+        let errors: Vec<String> = validator
+            .iter_errors(v)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{command} -o json does not match docs/schema: {errors:?}\n{v:#}"
+        );
+    }
+}
+
+/// `path` + `suffix`, as batch names its side files.
+pub fn with_suffix(path: &std::path::Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
