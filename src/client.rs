@@ -137,6 +137,14 @@ impl Signer {
     }
 
     /// The credentials in use now.
+    /// The credentials as a provider for an AWS SDK client (`--cloudwatch`): the refreshing
+    /// one when there is one, else the static keys.
+    pub fn credentials_provider(&self) -> SharedCredentialsProvider {
+        self.provider
+            .clone()
+            .unwrap_or_else(|| SharedCredentialsProvider::new(self.credentials()))
+    }
+
     pub fn credentials(&self) -> Credentials {
         self.credentials
             .read()

@@ -121,6 +121,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Report(args) => match args.command {
             cli::bench::ReportCommand::Merge(m) => bench::run_merge(m.options()?).await,
+            cli::bench::ReportCommand::Cloudwatch(c) => {
+                bench::run_cloudwatch_report(c.options()?).await
+            }
         },
         Command::Completions { shell } => {
             completions::write(shell, &mut std::io::stdout().lock())?;

@@ -5,6 +5,7 @@
 //! around it), `recorder` (histograms and counters), `report` (human/JSON report and
 //! `--fail-if`), `hdrlog` (HdrHistogram interval logs, merge), `html` (self-contained page).
 
+pub mod cloudwatch;
 pub mod hdrlog;
 pub mod html;
 pub mod recorder;
@@ -84,6 +85,21 @@ pub struct BenchOptions {
     pub copy: Option<CopyIndex>,
     /// The load in a canonical form, equal for every copy of one schedule (in the log).
     pub schedule: String,
+    /// `--cloudwatch`: AWS's metrics for the run's window afterwards.
+    pub cloudwatch: Option<cloudwatch::CloudWatchOptions>,
+}
+
+/// `report cloudwatch`.
+#[derive(Debug)]
+pub struct CloudWatchReportOptions {
+    /// Epoch seconds.
+    pub start: i64,
+    pub end: i64,
+    pub sagemaker_endpoint: Option<String>,
+    pub output: Format,
+    pub cloudwatch: cloudwatch::CloudWatchOptions,
+    pub target: TargetOptions,
+    pub auth: AuthOptions,
 }
 
 /// `report merge`.
@@ -306,9 +322,23 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
     } else {
         None
     };
+    let cw_endpoint = opts
+        .cloudwatch
+        .as_ref()
+        .and_then(|c| c.endpoint_url.clone())
+        .or_else(|| session.emulator_endpoint_url());
+    let local = session.is_local();
     // Only the signer moves out: the rest of `session` (with --local, the emulator) lives to
     // the end of this function.
     let first = Arc::new(session.signer);
+    let cw_target = opts.cloudwatch.as_ref().map(|_| {
+        (
+            first.target.kind,
+            first.target.url.clone(),
+            first.target.scope.region.clone(),
+            first.credentials_provider(),
+        )
+    });
     let mut signers = vec![first];
     if let Some(s) = second {
         signers.push(Arc::new(s.signer));
@@ -375,13 +405,133 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
         run_info,
     })
     .await?;
-    finish(
+    let cw = match (&opts.cloudwatch, cw_target) {
+        (Some(c), Some((kind, url, region, provider))) => {
+            let client = cloudwatch::client(provider, &region, cw_endpoint.as_deref());
+            let (dims, notes) =
+                cloudwatch::infer(kind, &url, local, opts.sagemaker_endpoint.as_deref(), c);
+            let r = Report::build(&run);
+            let side = client_side(&r, kind);
+            let end = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            let window = cloudwatch::Window {
+                start: run.meta.started_epoch,
+                end,
+            };
+            cloudwatch::collect(
+                &client,
+                &region,
+                dims,
+                kind == TargetKind::HttpApi,
+                window,
+                Some(&side),
+                notes,
+                c,
+                local,
+            )
+            .await
+            .map(Some)
+        }
+        _ => Ok(None),
+    };
+    let (cw, cw_err) = match cw {
+        Ok(c) => (c, None),
+        Err(e) => (None, Some(e)),
+    };
+    let exit = finish(
         &run,
         opts.output,
         opts.html.as_deref(),
         &opts.thresholds,
         true,
+        cw,
+    )?;
+    match cw_err {
+        Some(e) => Err(e.into()),
+        None => Ok(exit),
+    }
+}
+
+/// The client's numbers the CloudWatch table sits beside: the API target's when there is one.
+fn client_side(r: &Report, kind: TargetKind) -> cloudwatch::ClientSide {
+    let api = r.targets.get("apigw");
+    let sm = r.targets.get("sagemaker");
+    let lat = api.or(sm).map(|t| &t.latency_ms);
+    let server_errors = r
+        .status_codes
+        .iter()
+        .filter(|(k, _)| k.starts_with('5'))
+        .map(|(_, v)| *v)
+        .sum();
+    cloudwatch::ClientSide {
+        response_p50: lat.map(|l| l.response.p50),
+        response_p99: lat.map(|l| l.response.p99),
+        service_p50: lat.map(|l| l.service.p50),
+        service_p99: lat.map(|l| l.service.p99),
+        api_ok: if kind.is_api() {
+            Some(api.map(|t| t.ok).unwrap_or(0))
+        } else {
+            None
+        },
+        sagemaker_ok: sm.map(|t| t.ok).unwrap_or(0),
+        server_errors,
+        warmup: r.requests.warmup,
+    }
+}
+
+/// `iris-cli report cloudwatch`: AWS's metrics for a past window, no client side.
+pub async fn run_cloudwatch_report(opts: CloudWatchReportOptions) -> anyhow::Result<Exit> {
+    let session = crate::session::Session::open(&opts.target, &opts.auth).await?;
+    let endpoint = opts
+        .cloudwatch
+        .endpoint_url
+        .clone()
+        .or_else(|| session.emulator_endpoint_url());
+    let t = &session.signer.target;
+    let client = cloudwatch::client(
+        session.signer.credentials_provider(),
+        &t.scope.region,
+        endpoint.as_deref(),
+    );
+    let (dims, notes) = cloudwatch::infer(
+        t.kind,
+        &t.url,
+        session.is_local(),
+        opts.sagemaker_endpoint.as_deref(),
+        &opts.cloudwatch,
+    );
+    let once = cloudwatch::CloudWatchOptions {
+        wait: Duration::ZERO,
+        ..opts.cloudwatch.clone()
+    };
+    let r = cloudwatch::collect(
+        &client,
+        &t.scope.region,
+        dims,
+        t.kind == TargetKind::HttpApi,
+        cloudwatch::Window {
+            start: opts.start as f64,
+            end: opts.end as f64,
+        },
+        None,
+        notes,
+        &once,
+        session.is_local(),
     )
+    .await?;
+    let text = match opts.output {
+        Format::Json => serde_json::to_string_pretty(&r)? + "\n",
+        Format::Human => cloudwatch::render(&r),
+    };
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e.into());
+        }
+    }
+    Ok(Exit::Ok)
 }
 
 /// `iris-cli report merge`.
@@ -394,6 +544,7 @@ pub async fn run_merge(opts: MergeOptions) -> anyhow::Result<Exit> {
         opts.html.as_deref(),
         &opts.thresholds,
         false,
+        None,
     )
 }
 
@@ -404,16 +555,25 @@ fn finish(
     html_path: Option<&Path>,
     thresholds: &[Threshold],
     live: bool,
+    cloudwatch: Option<cloudwatch::CloudWatchReport>,
 ) -> anyhow::Result<Exit> {
     let mut r = Report::build(run);
     r.thresholds = report::check(thresholds, run, &r);
+    r.cloudwatch = cloudwatch;
     if let Some(p) = html_path {
         write_atomic(p, html::render(run, &r).as_bytes())
             .with_context(|| format!("cannot write --html {}", p.display()))?;
     }
     let text = match output {
         Format::Json => serde_json::to_string_pretty(&r)? + "\n",
-        Format::Human => report::render_human(&r),
+        Format::Human => {
+            let mut t = report::render_human(&r);
+            if let Some(c) = &r.cloudwatch {
+                t += "\n";
+                t += &cloudwatch::render(c);
+            }
+            t
+        }
     };
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {

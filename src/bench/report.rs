@@ -187,6 +187,9 @@ pub struct Report {
     pub target_diff_ms: Option<BTreeMap<String, f64>>,
     pub timeseries: Vec<super::recorder::Second>,
     pub thresholds: Vec<ThresholdResult>,
+    /// `--cloudwatch`: AWS's own metrics for the run's window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloudwatch: Option<super::cloudwatch::CloudWatchReport>,
 }
 
 fn round3(x: f64) -> f64 {
@@ -285,6 +288,7 @@ impl Report {
             target_diff_ms,
             timeseries: run.series.seconds.iter().copied().collect(),
             thresholds: Vec::new(),
+            cloudwatch: None,
         }
     }
 

@@ -140,6 +140,15 @@ pub struct BenchArgs {
     #[arg(long, short = 'q')]
     pub quiet: bool,
 
+    /// After the run, wait for AWS's own metrics for its window (CloudWatch GetMetricData)
+    /// and print them beside the client's percentiles, with the gaps between the hops named
+    /// and the counts cross-checked (needs cloudwatch:GetMetricData).
+    #[arg(long)]
+    pub cloudwatch: bool,
+
+    #[command(flatten)]
+    pub cw: CloudWatchArgs,
+
     #[command(flatten)]
     pub target: TargetArgs,
 
@@ -165,6 +174,97 @@ pub enum ReportCommand {
     /// Combine `bench --hdr-log` files (e.g. from several machines): histograms are added per
     /// series, then the usual report is printed.
     Merge(MergeArgs),
+    /// AWS's own metrics (CloudWatch GetMetricData) for a past window: API Gateway Latency and
+    /// IntegrationLatency, Lambda Duration, SageMaker ModelLatency and OverheadLatency, the
+    /// gaps between them and the counts.
+    Cloudwatch(Box<CloudWatchReportArgs>),
+}
+
+/// CloudWatch settings shared by `bench --cloudwatch` and `report cloudwatch`.
+#[derive(Debug, Args)]
+pub struct CloudWatchArgs {
+    /// How long to wait for the run's metrics to land (AWS publishes them within a few
+    /// minutes); polled until the counts match the client's or stop changing.
+    #[arg(long, value_parser = values::parse_duration, default_value = "3m", value_name = "DURATION")]
+    pub cloudwatch_wait: Duration,
+    /// Send GetMetricData here instead of CloudWatch's regional endpoint (the emulator, moto);
+    /// with --local the embedded emulator's.
+    #[arg(long, value_name = "URL")]
+    pub cloudwatch_endpoint_url: Option<String>,
+    /// The Lambda function behind the API, for its Duration, Invocations and Throttles (the
+    /// seed stack's FunctionName output).
+    #[arg(long, value_name = "NAME")]
+    pub function_name: Option<String>,
+    /// The REST API's name (its metrics are keyed by name and stage, not by the id in the
+    /// URL; the seed stack's is <stack>-iris).
+    #[arg(long, value_name = "NAME")]
+    pub api_name: Option<String>,
+    /// The SageMaker endpoint's production variant.
+    #[arg(long, default_value = "AllTraffic", value_name = "NAME")]
+    pub variant_name: String,
+}
+
+impl CloudWatchArgs {
+    pub fn options(&self, quiet: bool) -> crate::bench::cloudwatch::CloudWatchOptions {
+        crate::bench::cloudwatch::CloudWatchOptions {
+            wait: self.cloudwatch_wait,
+            endpoint_url: self.cloudwatch_endpoint_url.clone(),
+            function_name: self.function_name.clone(),
+            api_name: self.api_name.clone(),
+            variant_name: self.variant_name.clone(),
+            quiet,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CloudWatchReportArgs {
+    /// Start of the window (RFC 3339, e.g. 2026-12-01T10:00:00Z).
+    #[arg(long, value_name = "TIME", value_parser = rfc3339_epoch)]
+    pub start: i64,
+    /// End of the window (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = rfc3339_epoch)]
+    pub end: i64,
+    /// The SageMaker endpoint behind the API (or give --endpoint-name as the target).
+    #[arg(long, value_name = "NAME")]
+    pub sagemaker_endpoint: Option<String>,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+
+    #[command(flatten)]
+    pub cw: CloudWatchArgs,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+fn rfc3339_epoch(s: &str) -> Result<i64, String> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|e| format!("'{s}' is not an RFC 3339 time (e.g. 2026-12-01T10:00:00Z): {e}"))
+}
+
+impl CloudWatchReportArgs {
+    pub fn options(&self) -> Result<crate::bench::CloudWatchReportOptions, CliError> {
+        if self.end <= self.start {
+            return Err(CliError::usage(
+                "report cloudwatch: --end must be after --start",
+            ));
+        }
+        Ok(crate::bench::CloudWatchReportOptions {
+            start: self.start,
+            end: self.end,
+            sagemaker_endpoint: self.sagemaker_endpoint.clone(),
+            output: self.output.into(),
+            cloudwatch: self.cw.options(false),
+            target: self.target.options(),
+            auth: self.auth.options(),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -306,6 +406,7 @@ impl BenchArgs {
             http: self.http.settings(),
             target: self.target.options(),
             auth: self.auth.options(),
+            cloudwatch: self.cloudwatch.then(|| self.cw.options(self.quiet)),
         })
     }
 }

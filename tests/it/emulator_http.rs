@@ -14,8 +14,6 @@ use iris_cli::emulator::auth::{self, Action, KeyStore, Principal};
 use iris_cli::emulator::{Emulator, EmulatorConfig, Faults, Integration, Latencies, Stats};
 use sha2::{Digest, Sha256};
 
-use crate::common;
-
 const ROW1: &str = "5.1,3.5,1.4,0.2";
 const ROW2: &str = "6.6,3.0,4.4,1.4";
 const PROBS1: &str = "0.9531188011169434,0.024485334753990173,0.022395867854356766";
