@@ -197,12 +197,21 @@ pub fn validate_json(command: &str, v: &serde_json::Value) {
             ("predict", "predict.json"),
             ("bench", "bench.json"),
             ("report", "bench.json"),
+            ("report cloudwatch", "bench.json#/$defs/cloudwatch"),
         ]
         .into_iter()
         .map(|(cmd, file)| {
+            let (file, def) = file.split_once("#/$defs/").unwrap_or((file, ""));
             let path = format!("{}/docs/schema/{file}", env!("CARGO_MANIFEST_DIR"));
-            let schema: serde_json::Value =
+            let mut schema: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            if !def.is_empty() {
+                // One definition of the file as the whole schema (its $defs kept for refs).
+                schema = serde_json::json!({
+                    "$ref": format!("#/$defs/{def}"),
+                    "$defs": schema["$defs"].clone(),
+                });
+            }
             (
                 cmd,
                 jsonschema::validator_for(&schema).expect("a valid schema"),

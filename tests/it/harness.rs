@@ -214,7 +214,13 @@ impl Run {
         }
         if let Ok(v) = serde_json::from_str::<Value>(out.stdout.trim()) {
             if let Some(kind) = self.args.first().and_then(|a| a.to_str()) {
-                common::validate_json(kind, &v);
+                let sub = self.args.get(1).and_then(|a| a.to_str());
+                match (kind, sub) {
+                    ("report", Some("cloudwatch")) => {
+                        common::validate_json("report cloudwatch", &v)
+                    }
+                    _ => common::validate_json(kind, &v),
+                }
             }
         }
         out

@@ -17,6 +17,7 @@ mod fuzz_harness;
 mod batch;
 mod bench;
 mod cli;
+mod cloudwatch;
 mod deploy;
 mod emulator_http;
 mod fuzz_corpus;

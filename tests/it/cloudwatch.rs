@@ -1,0 +1,175 @@
+//! `bench --cloudwatch` and `report cloudwatch`: the built binary asks the emulator's own
+//! GetMetricData (over aws-sdk-cloudwatch's Smithy RPC v2 CBOR, signature verified) for the
+//! run's window and prints AWS's numbers beside the client's.
+
+use std::time::Duration;
+
+use iris_cli::emulator::auth::{Action, KeyStore, Principal};
+use iris_cli::emulator::EmulatorConfig;
+use serde_json::Value;
+
+use crate::common;
+use crate::harness::{Run, TestEmulator};
+
+fn metric<'a>(cw: &'a Value, label: &str) -> &'a Value {
+    cw["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["label"] == label)
+        .unwrap_or_else(|| panic!("no {label} in {cw:#}"))
+}
+
+/// The "Must show": the emulator's own metrics, Invocations equal to the client's ok
+/// count, SageMaker ModelLatency p99 no more than the client's service p99.
+#[test]
+fn bench_local_cloudwatch_shows_the_emulators_metrics() {
+    let out = Run::new("bench")
+        .local()
+        .args(["--rps", "50", "--duration", "5s", "--cloudwatch"])
+        .json()
+        .timeout(Duration::from_secs(30))
+        .run();
+    let v = out.json();
+    common::validate_json("bench", &v);
+    let ok = v["requests"]["ok"].as_u64().unwrap();
+    assert!(ok >= 200, "{ok} ok of a 50 rps x 5 s run");
+    let cw = &v["cloudwatch"];
+    for label in [
+        "Lambda Invocations",
+        "SageMaker Invocations",
+        "API Gateway Count",
+    ] {
+        assert_eq!(
+            metric(cw, label)["value"].as_f64(),
+            Some(ok as f64),
+            "{label}: {cw:#}"
+        );
+    }
+    let model = metric(cw, "SageMaker ModelLatency");
+    assert_eq!(model["unit"], "Microseconds");
+    assert_eq!(model["dimensions"]["VariantName"], "AllTraffic");
+    assert_eq!(model["dimensions"]["EndpointName"], "iris-xgb");
+    let model_p99 = model["p99_ms"].as_f64().unwrap();
+    let service_p99 = v["latency_ms"]["service"]["p99"].as_f64().unwrap();
+    assert!(
+        model_p99 > 0.0 && model_p99 <= service_p99,
+        "ModelLatency p99 {model_p99} ms vs client service p99 {service_p99} ms"
+    );
+    // Each hop holds the next: the gaps are never negative at p50.
+    let gaps = cw["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 4, "{cw:#}");
+    for g in gaps {
+        assert!(g["p50_ms"].as_f64().unwrap() >= 0.0, "{g}");
+    }
+    assert!(cw["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["matches"] == true));
+    // The metrics land at once in-process: no 3-minute wait.
+    assert!(cw["waited_s"].as_f64().unwrap() < 5.0, "{cw:#}");
+    assert!(cw["period_s"].as_i64().unwrap() % 60 == 0);
+}
+
+#[test]
+fn the_human_table_names_the_gaps_and_the_units() {
+    let out = Run::new("bench")
+        .local()
+        .args(["--rps", "20", "--duration", "1s", "--cloudwatch", "--quiet"])
+        .timeout(Duration::from_secs(30))
+        .run();
+    for s in [
+        "API Gateway IntegrationLatency",
+        "SageMaker ModelLatency (us->ms)",
+        "network and TLS",
+        "API Gateway itself",
+        "invoke overhead and cold starts",
+        "the function's own work",
+        "client ok 20 == Lambda Invocations 20",
+        "client 5xx 0 == Lambda Throttles 0",
+    ] {
+        assert!(out.stdout.contains(s), "{s} missing:\n{}", out.stdout);
+    }
+}
+
+/// A key without cloudwatch:GetMetricData: the run's report, then one line with the policy.
+#[test]
+fn access_denied_names_the_policy_to_add() {
+    let cfg = EmulatorConfig {
+        keys: KeyStore::from_principals(vec![Principal {
+            access_key: iris_cli::emulator::auth::TEST_ACCESS_KEY.into(),
+            secret_key: iris_cli::emulator::auth::TEST_SECRET_KEY.into(),
+            session_token: None,
+            arn: "arn:aws:iam::123456789012:user/no-metrics".into(),
+            actions: vec![Action::ExecuteApiInvoke, Action::SageMakerInvokeEndpoint],
+        }]),
+        ..EmulatorConfig::default()
+    };
+    let emu = TestEmulator::start(cfg);
+    let out = Run::new("bench")
+        .api(&emu)
+        .args(["--requests", "3", "--cloudwatch", "--quiet"])
+        .args(["--function-name", "iris-predict", "--api-name", "iris-api"])
+        .arg("--cloudwatch-endpoint-url")
+        .arg(emu.endpoint_url())
+        .expect_exit(3)
+        .timeout(Duration::from_secs(30))
+        .run();
+    assert!(
+        out.stdout.contains("status codes: 200: 3"),
+        "{}",
+        out.stdout
+    );
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    assert!(
+        lines[0].contains("AccessDenied")
+            && lines[0].contains("\"Action\":\"cloudwatch:GetMetricData\""),
+        "{}",
+        lines[0]
+    );
+}
+
+/// `report cloudwatch` for a past window with no traffic: every metric is there, without data.
+#[test]
+fn report_cloudwatch_for_an_empty_window() {
+    let emu = TestEmulator::default_config();
+    let out = Run::new("report")
+        .arg("cloudwatch")
+        .args([
+            "--start",
+            "2026-01-01T10:00:00Z",
+            "--end",
+            "2026-01-01T10:05:00Z",
+        ])
+        .api(&emu)
+        .args(["--function-name", "iris-predict", "--api-name", "iris-api"])
+        .args(["--sagemaker-endpoint", "iris-xgb"])
+        .arg("--cloudwatch-endpoint-url")
+        .arg(emu.endpoint_url())
+        .json()
+        .run();
+    let v = out.json();
+    assert_eq!(v["start"], "2026-01-01T10:00:00Z");
+    assert_eq!(v["period_s"], 300);
+    assert_eq!(v["dimensions"]["api_name"], "iris-api");
+    assert_eq!(v["dimensions"]["stage"], "species");
+    assert_eq!(metric(&v, "Lambda Invocations")["value"], Value::Null);
+    let e = Run::new("report")
+        .arg("cloudwatch")
+        .args([
+            "--start",
+            "2026-01-01T10:05:00Z",
+            "--end",
+            "2026-01-01T10:00:00Z",
+        ])
+        .local()
+        .expect_exit(2)
+        .run();
+    assert!(
+        e.stderr.contains("--end must be after --start"),
+        "{}",
+        e.stderr
+    );
+}
