@@ -241,8 +241,90 @@ pub fn render(run: &RunResult, r: &Report) -> String {
     page.push_str(&latency);
     page.push_str(&spectrum_svg);
     page.push_str(&errors);
+    if let Some(cw) = &r.cloudwatch {
+        page.push_str(&cloudwatch_panel(cw));
+    }
     page.push_str("</body></html>\n");
     page
+}
+
+/// `--cloudwatch`: the client's p50/p99 beside AWS's per hop, as a table with bars on one
+/// scale, then the named gaps and the count checks.
+fn cloudwatch_panel(cw: &crate::bench::cloudwatch::CloudWatchReport) -> String {
+    let cell = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
+    let mut rows: Vec<(String, Option<f64>, Option<f64>)> = cw
+        .client
+        .iter()
+        .map(|(n, c)| (format!("client {n}"), c.p50_ms, c.p99_ms))
+        .collect();
+    rows.extend(
+        cw.metrics
+            .iter()
+            .filter(|m| m.unit != "Count")
+            .map(|m| (m.label.clone(), m.p50_ms, m.p99_ms)),
+    );
+    let top = rows
+        .iter()
+        .filter_map(|r| r.2)
+        .fold(0.0_f64, f64::max)
+        .max(1e-9);
+    let bar = |v: Option<f64>, colour: &str| {
+        let w = v
+            .map(|v| (v / top * 300.0).clamp(0.0, 300.0))
+            .unwrap_or(0.0);
+        format!("<div style=\"background:{colour};height:8px;width:{w:.0}px\"></div>")
+    };
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "<h2>Server-side truth: CloudWatch ({} .. {}, {} s period, {})</h2>",
+        esc(&cw.start),
+        esc(&cw.end),
+        cw.period_s,
+        esc(&cw.region)
+    );
+    s.push_str("<table style=\"border-collapse:collapse\"><tr><th align=\"left\">hop</th><th>p50 ms</th><th>p99 ms</th><th></th></tr>\n");
+    for (name, p50, p99) in &rows {
+        let _ = writeln!(
+            s,
+            "<tr><td>{}</td><td align=\"right\">{}</td><td align=\"right\">{}</td><td>{}{}</td></tr>",
+            esc(name),
+            cell(*p50),
+            cell(*p99),
+            bar(*p50, "#4477aa"),
+            bar(*p99, "#cc6677")
+        );
+    }
+    s.push_str("</table>\n<ul>\n");
+    for g in &cw.gaps {
+        let _ = writeln!(
+            s,
+            "<li>{} / {} ms: {} &minus; {}: {}</li>",
+            cell(g.p50_ms),
+            cell(g.p99_ms),
+            esc(&g.from),
+            esc(&g.to),
+            esc(&g.name)
+        );
+    }
+    for c in &cw.counts {
+        let _ = writeln!(
+            s,
+            "<li>{} {} {} {} {}</li>",
+            esc(&c.client),
+            c.client_value,
+            if c.matches { "=" } else { "&ne;" },
+            esc(&c.cloudwatch),
+            c.cloudwatch_value
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "(no data)".into())
+        );
+    }
+    for n in &cw.notes {
+        let _ = writeln!(s, "<li>note: {}</li>", esc(n));
+    }
+    s.push_str("</ul>\n");
+    s
 }
 
 #[cfg(test)]

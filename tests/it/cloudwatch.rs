@@ -74,11 +74,21 @@ fn bench_local_cloudwatch_shows_the_emulators_metrics() {
 
 #[test]
 fn the_human_table_names_the_gaps_and_the_units() {
-    let out = Run::new("bench")
+    let run = Run::new("bench");
+    let html = run.env().path("report.html");
+    let out = run
         .local()
         .args(["--rps", "20", "--duration", "1s", "--cloudwatch", "--quiet"])
+        .arg("--html")
+        .arg(&html)
         .timeout(Duration::from_secs(30))
         .run();
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("Server-side truth: CloudWatch"), "{page}");
+    assert!(page.contains("<td>SageMaker ModelLatency</td>"), "{page}");
+    assert!(
+        page.contains("the function&#39;s own work") || page.contains("the function's own work")
+    );
     for s in [
         "API Gateway IntegrationLatency",
         "SageMaker ModelLatency (us->ms)",
