@@ -137,6 +137,7 @@ pub fn infer(
 pub struct ClientSide {
     pub response_p50: Option<f64>,
     pub response_p99: Option<f64>,
+    pub response_mean: Option<f64>,
     pub service_p50: Option<f64>,
     pub service_p99: Option<f64>,
     /// Requests the API answered 2xx (`None` when the API was not a target).
@@ -357,6 +358,8 @@ pub struct Gap {
     pub to: String,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    /// Of the averages (what moto, without percentiles, can answer).
+    pub average_ms: Option<f64>,
 }
 
 /// A count the client knows checked against CloudWatch's.
@@ -448,8 +451,8 @@ pub fn client(
 /// id -> statistic -> value, over the one period.
 type Answers = BTreeMap<String, f64>;
 
-/// A hop's (p50, p99) in milliseconds.
-type Pair = (Option<f64>, Option<f64>);
+/// A hop's (p50, p99, average) in milliseconds.
+type Triple = (Option<f64>, Option<f64>, Option<f64>);
 
 async fn fetch(
     client: &aws_sdk_cloudwatch::Client,
@@ -577,22 +580,27 @@ fn find<'a>(rows: &'a [MetricRow], label: &str) -> Option<&'a MetricRow> {
 }
 
 fn gaps(client: &ClientSide, rows: &[MetricRow]) -> Vec<Gap> {
-    let lat = |l: &str| find(rows, l).map(|r| (r.p50_ms, r.p99_ms));
-    let client_row = client
-        .response_p50
-        .map(|_| (client.response_p50, client.response_p99));
+    let lat = |l: &str| find(rows, l).map(|r| (r.p50_ms, r.p99_ms, r.average_ms));
+    let client_row = client.response_p50.map(|_| {
+        (
+            client.response_p50,
+            client.response_p99,
+            client.response_mean,
+        )
+    });
     let sm = match (
         lat("SageMaker ModelLatency"),
         lat("SageMaker OverheadLatency"),
     ) {
-        (Some((m50, m99)), Some((o50, o99))) => Some((
+        (Some((m50, m99, mavg)), Some((o50, o99, oavg))) => Some((
             m50.zip(o50).map(|(a, b)| round3(a + b)),
             m99.zip(o99).map(|(a, b)| round3(a + b)),
+            mavg.zip(oavg).map(|(a, b)| round3(a + b)),
         )),
         (Some(m), None) => Some(m),
         _ => None,
     };
-    let hops: [(&str, Option<Pair>); 5] = [
+    let hops: [(&str, Option<Triple>); 5] = [
         ("client response", client_row),
         ("API Gateway Latency", lat("API Gateway Latency")),
         (
@@ -610,7 +618,7 @@ fn gaps(client: &ClientSide, rows: &[MetricRow]) -> Vec<Gap> {
     ];
     let mut out = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let (Some((a50, a99)), Some((b50, b99))) = (hops[i].1, hops[i + 1].1) else {
+        let (Some((a50, a99, aavg)), Some((b50, b99, bavg))) = (hops[i].1, hops[i + 1].1) else {
             continue;
         };
         let d = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| round3(a - b));
@@ -620,6 +628,7 @@ fn gaps(client: &ClientSide, rows: &[MetricRow]) -> Vec<Gap> {
             to: hops[i + 1].0.into(),
             p50_ms: d(a50, b50),
             p99_ms: d(a99, b99),
+            average_ms: d(aavg, bavg),
         });
     }
     out
@@ -838,13 +847,14 @@ pub fn render(r: &CloudWatchReport) -> String {
         }
     }
     if !r.gaps.is_empty() {
-        let _ = writeln!(s, "  gaps (p50 / p99 ms):");
+        let _ = writeln!(s, "  gaps (p50 / p99 / avg ms):");
         for g in &r.gaps {
             let _ = writeln!(
                 s,
-                "    {} / {}  {} - {}: {}",
+                "    {} / {} / {}  {} - {}: {}",
                 cell(g.p50_ms),
                 cell(g.p99_ms),
+                cell(g.average_ms),
                 g.from,
                 g.to,
                 g.name

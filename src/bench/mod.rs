@@ -468,6 +468,7 @@ fn client_side(r: &Report, kind: TargetKind) -> cloudwatch::ClientSide {
     cloudwatch::ClientSide {
         response_p50: lat.map(|l| l.response.p50),
         response_p99: lat.map(|l| l.response.p99),
+        response_mean: lat.map(|l| l.response.mean),
         service_p50: lat.map(|l| l.service.p50),
         service_p99: lat.map(|l| l.service.p99),
         api_ok: if kind.is_api() {

@@ -183,3 +183,101 @@ fn report_cloudwatch_for_an_empty_window() {
         e.stderr
     );
 }
+
+/// Against moto's CloudWatch: datapoints put with boto3 for a past window come back with their
+/// values, SageMaker's microseconds as milliseconds. moto 5.2.1 does not serve the Rust SDK's
+/// Smithy RPC v2 CBOR (404) nor percentile statistics (500), so tests/python/moto_cloudwatch.py
+/// puts a transcoding bridge in front of it: the numbers are moto's, averages and counts.
+#[test]
+fn report_cloudwatch_against_moto() {
+    use std::io::BufRead;
+    let probe = common::python()
+        .args(["-c", "import boto3, moto.server, flask"])
+        .output();
+    match probe {
+        Ok(p) if p.status.success() => {}
+        Ok(p) => {
+            eprintln!(
+                "skipped: moto[server] is not importable by {}: {}",
+                common::python_program(),
+                String::from_utf8_lossy(&p.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("skipped: cannot run {}: {e}", common::python_program());
+            return;
+        }
+    }
+    let helper = format!(
+        "{}/tests/python/moto_cloudwatch.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut child = common::python()
+        .arg(helper)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let out = Run::new("report")
+        .arg("cloudwatch")
+        .args(["--start", info["start"].as_str().unwrap()])
+        .args(["--end", info["end"].as_str().unwrap()])
+        .args([
+            "--url",
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod/irispredict",
+        ])
+        .args([
+            "--api-name",
+            "stack-iris",
+            "--function-name",
+            "stack-iris-predict",
+        ])
+        .args(["--sagemaker-endpoint", "iris-xgb"])
+        .args(["--cloudwatch-endpoint-url", info["url"].as_str().unwrap()])
+        .var("AWS_ACCESS_KEY_ID", "testing")
+        .var("AWS_SECRET_ACCESS_KEY", "testing")
+        .json()
+        .timeout(Duration::from_secs(30))
+        .run();
+    drop(child.stdin.take());
+    let _ = child.wait();
+    let v = out.json();
+    let avg = |l: &str| metric(&v, l)["average_ms"].as_f64();
+    let value = |l: &str| metric(&v, l)["value"].as_f64();
+    assert_eq!(avg("API Gateway Latency"), Some(40.0), "{v:#}");
+    assert_eq!(avg("API Gateway IntegrationLatency"), Some(30.0));
+    assert_eq!(avg("Lambda Duration"), Some(12.5));
+    // 4000 and 6000 µs, 1500 and 2500 µs.
+    assert_eq!(avg("SageMaker ModelLatency"), Some(5.0));
+    assert_eq!(avg("SageMaker OverheadLatency"), Some(2.0));
+    assert_eq!(metric(&v, "SageMaker ModelLatency")["unit"], "Microseconds");
+    assert_eq!(value("SageMaker ModelLatency"), Some(2.0));
+    for l in [
+        "API Gateway Count",
+        "Lambda Invocations",
+        "SageMaker Invocations",
+    ] {
+        assert_eq!(value(l), Some(7.0), "{l}");
+    }
+    assert_eq!(value("Lambda Throttles"), Some(0.0));
+    // No percentiles in moto: shown as absent, not as zero.
+    assert_eq!(metric(&v, "Lambda Duration")["p99_ms"], Value::Null);
+    let gaps: Vec<f64> = v["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["average_ms"].as_f64().unwrap())
+        .collect();
+    // 40-30 (API Gateway), 30-12.5 (invoke), 12.5-(5+2) (the function).
+    assert_eq!(gaps, [10.0, 17.5, 5.5]);
+}
