@@ -127,7 +127,13 @@ impl Serve {
                 .strip_prefix("export ")
                 .and_then(|l| l.split_once('='))
             {
-                exports.push((k.to_string(), v.to_string()));
+                // serve shell-quotes each value ('...', a quote as '\'').
+                let v = v
+                    .strip_prefix('\'')
+                    .and_then(|v| v.strip_suffix('\''))
+                    .map(|v| v.replace("'\\''", "'"))
+                    .unwrap_or_else(|| v.to_string());
+                exports.push((k.to_string(), v));
                 if k == "AWS_SECRET_ACCESS_KEY" {
                     break;
                 }
