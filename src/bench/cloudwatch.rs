@@ -711,10 +711,11 @@ pub async fn collect(
         )));
     }
     let began = Instant::now();
+    // In-process the metrics land at once; AWS's take minutes, so a few polls per wait.
     let poll = if local {
         Duration::from_millis(200)
     } else {
-        Duration::from_secs(15)
+        (opts.wait / 12).clamp(Duration::from_millis(200), Duration::from_secs(15))
     };
     let mut last: Option<Vec<Option<u64>>> = None;
     let rows = loop {

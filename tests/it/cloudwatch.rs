@@ -281,3 +281,46 @@ fn report_cloudwatch_against_moto() {
     // 40-30 (API Gateway), 30-12.5 (invoke), 12.5-(5+2) (the function).
     assert_eq!(gaps, [10.0, 17.5, 5.5]);
 }
+
+/// Counts that never match (a function name with no metrics): polled with a progress line,
+/// given up once they stop changing, well inside --cloudwatch-wait, with a note.
+#[test]
+fn the_wait_is_bounded_and_stops_when_the_counts_stop_changing() {
+    let emu = TestEmulator::default_config();
+    let started = std::time::Instant::now();
+    let out = Run::new("bench")
+        .api(&emu)
+        .args([
+            "--requests",
+            "5",
+            "--cloudwatch",
+            "--cloudwatch-wait",
+            "20s",
+        ])
+        .args(["--function-name", "not-this-one", "--api-name", "iris-api"])
+        .arg("--cloudwatch-endpoint-url")
+        .arg(emu.endpoint_url())
+        .json()
+        .timeout(Duration::from_secs(30))
+        .run();
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        out.stderr
+            .contains("iris-cli: cloudwatch: waiting for the metrics to land"),
+        "{}",
+        out.stderr
+    );
+    let v = out.json();
+    let cw = &v["cloudwatch"];
+    assert_eq!(metric(cw, "API Gateway Count")["value"].as_f64(), Some(5.0));
+    assert_eq!(metric(cw, "Lambda Invocations")["value"], Value::Null);
+    let notes = cw["notes"].to_string();
+    assert!(
+        notes.contains("did not match") && notes.contains("stopped changing"),
+        "{notes}"
+    );
+}
