@@ -14,6 +14,7 @@ macro_rules! warn {
 pub mod awserror;
 pub mod batch;
 pub mod bench;
+pub mod capacity;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -54,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         Command::Bench(args) => bench::run_bench(args.options()?).await,
+        Command::Capacity(args) => capacity::run(args.options()?).await,
         Command::Report(args) => match args.command {
             cli::bench::ReportCommand::Merge(m) => bench::run_merge(m.options()?).await,
         },

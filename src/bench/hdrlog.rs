@@ -86,7 +86,7 @@ impl HdrLogWriter {
                 env!("CARGO_PKG_VERSION"),
                 " bench interval log: values in microseconds (HistogramLogProcessor: -outputValueUnitRatio 1000 -tag response)"
             ))
-            .add_comment("tags: response service lag errors hop.<name> target.<name>.<series>")
+            .add_comment("tags: response service lag errors cold hop.<name> target.<name>.<series>")
             .with_start_time(started)
             .with_base_time(started)
             .begin_log_with(&mut w.out, &mut w.ser)
@@ -129,6 +129,7 @@ impl HdrLogWriter {
         self.write_one(&m.service, "service", start, dur)?;
         self.write_one(&m.lag, "lag", start, dur)?;
         self.write_one(&m.failed, "errors", start, dur)?;
+        self.write_one(&m.cold, "cold", start, dur)?;
         for (name, h) in &m.hops.0 {
             if !h.is_empty() && safe_name(name) {
                 self.write_one(h, &format!("hop.{name}"), start, dur)?;
@@ -328,6 +329,7 @@ pub fn merge(paths: &[PathBuf]) -> anyhow::Result<RunResult> {
                     per_second.push((sec, false, i));
                 }
                 "service" => add(&mut totals.service, &hist),
+                "cold" => add(&mut totals.cold, &hist),
                 "lag" => add(&mut totals.lag, &hist),
                 "errors" => {
                     add(&mut totals.failed, &hist);

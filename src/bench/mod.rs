@@ -60,11 +60,7 @@ pub enum PayloadSource {
 pub struct BenchOptions {
     pub plan: Plan,
     pub thresholds: Vec<Threshold>,
-    pub target_choice: TargetChoice,
-    pub sagemaker_endpoint: Option<String>,
-    pub sagemaker_endpoint_url: Option<String>,
-    pub payload: PayloadSource,
-    pub content_type: Option<String>,
+    pub load: LoadTarget,
     pub output: Format,
     pub hdr_log: Option<PathBuf>,
     pub html: Option<PathBuf>,
@@ -72,10 +68,28 @@ pub struct BenchOptions {
     /// Attempts after the first for a failed request (0: report failures as they are).
     pub retries: u32,
     pub max_retry_wait: Duration,
+}
+
+/// Where the load goes and what it sends: the part `bench` and `capacity` share.
+#[derive(Debug, Clone)]
+pub struct LoadTarget {
+    pub target_choice: TargetChoice,
+    pub sagemaker_endpoint: Option<String>,
+    pub sagemaker_endpoint_url: Option<String>,
+    pub payload: PayloadSource,
+    pub content_type: Option<String>,
     pub extra_headers: Vec<(String, String)>,
     pub http: crate::client::HttpSettings,
     pub target: TargetOptions,
     pub auth: AuthOptions,
+}
+
+/// The targets of a run, signed and ready, and the HTTP client. Holds the sessions' remains
+/// (with `--local`, the embedded emulator), so keep it alive for as long as requests go out.
+pub struct Prepared {
+    pub targets: Vec<BenchTarget>,
+    pub client: reqwest::Client,
+    _keep: crate::session::KeepAlive,
 }
 
 /// `report merge`.
@@ -162,7 +176,7 @@ fn bodies(payload: &Payload, protocol: &dyn Protocol) -> Vec<Bytes> {
 /// The SageMaker side of `--target both`: its own session (so temporary credentials refresh
 /// on both sides), aimed at the same emulator with `--local`.
 async fn sagemaker_session(
-    opts: &BenchOptions,
+    opts: &LoadTarget,
     first: &Signer,
 ) -> anyhow::Result<crate::session::Session> {
     let u = &first.target.url;
@@ -205,8 +219,8 @@ async fn sagemaker_session(
     crate::session::Session::open(&target, &auth).await
 }
 
-/// `iris-cli bench`.
-pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
+/// Open the sessions (one per target), encode the bodies, check that signing works.
+pub async fn prepare(opts: &LoadTarget) -> anyhow::Result<Prepared> {
     let payload = match &opts.payload {
         PayloadSource::Data(d) => Payload::Rows(crate::predict::parse_rows(d)?),
         PayloadSource::BodyFile(p) => Payload::Raw(crate::predict::read_body_file(p)?),
@@ -238,13 +252,14 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
         _ => {}
     }
     let second = if opts.target_choice == TargetChoice::Both {
-        Some(sagemaker_session(&opts, &session.signer).await?)
+        Some(sagemaker_session(opts, &session.signer).await?)
     } else {
         None
     };
-    // Only the signer moves out: the rest of `session` (with --local, the emulator) lives to
-    // the end of this function.
-    let first = Arc::new(session.signer);
+    // The signer is shared by the workers; the rest of `session` (with --local, the emulator)
+    // lives in `Prepared`.
+    let (signer, keep) = session.split();
+    let first = Arc::new(signer);
     let mut signers = vec![first];
     if let Some(s) = second {
         signers.push(Arc::new(s.signer));
@@ -271,16 +286,27 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
         t.signer.sign(&t.headers, &t.bodies[0])?;
     }
     let client = crate::client::http_client(&opts.http)?;
+    Ok(Prepared {
+        targets,
+        client,
+        _keep: keep,
+    })
+}
+
+/// `iris-cli bench`.
+pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
+    let prepared = prepare(&opts.load).await?;
     let progress = !opts.quiet && std::io::stderr().is_terminal();
     let run = worker::run(EngineConfig {
         plan: opts.plan.clone(),
-        targets,
-        client,
-        timeout: opts.http.timeout,
-        connect_timeout: opts.http.connect_timeout,
+        targets: prepared.targets.clone(),
+        client: prepared.client.clone(),
+        timeout: opts.load.http.timeout,
+        connect_timeout: opts.load.http.connect_timeout,
         hdr_log: opts.hdr_log.clone(),
         progress,
         retry: RetryPolicy::new(opts.retries + 1, opts.max_retry_wait),
+        control: None,
     })
     .await?;
     finish(
@@ -353,7 +379,7 @@ fn finish(
 }
 
 /// Write to a temporary file beside `path`, then rename: no half-written file is left.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -47,6 +47,15 @@ pub fn parse_server_timing(value: &str) -> impl Iterator<Item = (&str, u64)> {
     })
 }
 
+/// The `Server-Timing` entry that marks a cold start (`init;dur=..`: the emulator and a Lambda
+/// that sets it on the invocation that initialised its environment).
+pub const COLD_HOP: &str = "init";
+
+/// Whether a `Server-Timing` value marks a cold start.
+pub fn is_cold(server_timing: &str) -> bool {
+    parse_server_timing(server_timing).any(|(name, _)| name == COLD_HOP)
+}
+
 /// Named histograms, at most [`MAX_HOPS`].
 #[derive(Debug, Clone, Default)]
 pub struct Hops(pub Vec<(String, Hist)>);
@@ -152,6 +161,9 @@ pub struct Measurements {
     /// Response times of failed requests (its count is the error count; in the hdr log it
     /// carries errors per interval).
     pub failed: Hist,
+    /// Response times of answers marked as cold starts (`Server-Timing: init`), kept out of
+    /// `response` and `service` so a warm SLO is not broken by the first seconds.
+    pub cold: Hist,
     pub hops: Hops,
     pub targets: Vec<TargetStats>,
     pub status: BTreeMap<u16, u64>,
@@ -173,6 +185,7 @@ impl Measurements {
             service: new_hist(),
             lag: new_hist(),
             failed: new_hist(),
+            cold: new_hist(),
             hops: Hops::default(),
             targets: targets.iter().map(|t| TargetStats::new(t)).collect(),
             status: BTreeMap::new(),
@@ -200,10 +213,14 @@ impl Measurements {
         t.sent += 1;
         if let Some(status) = s.status {
             *self.status.entry(status).or_insert(0) += 1;
-            rec(&mut self.response, s.response_us);
-            rec(&mut self.service, s.service_us);
-            rec(&mut t.response, s.response_us);
-            rec(&mut t.service, s.service_us);
+            if s.server_timing.is_some_and(is_cold) {
+                rec(&mut self.cold, s.response_us);
+            } else {
+                rec(&mut self.response, s.response_us);
+                rec(&mut self.service, s.service_us);
+                rec(&mut t.response, s.response_us);
+                rec(&mut t.service, s.service_us);
+            }
         }
         match s.error {
             Some(kind) => {
@@ -252,6 +269,7 @@ impl Measurements {
         add(&mut self.service, &o.service);
         add(&mut self.lag, &o.lag);
         add(&mut self.failed, &o.failed);
+        add(&mut self.cold, &o.cold);
         self.hops.add(&o.hops);
         for (mine, theirs) in self.targets.iter_mut().zip(&o.targets) {
             add(&mut mine.response, &theirs.response);
@@ -281,6 +299,7 @@ impl Measurements {
         self.service.reset();
         self.lag.reset();
         self.failed.reset();
+        self.cold.reset();
         self.hops.reset();
         for t in &mut self.targets {
             t.response.reset();
@@ -357,6 +376,33 @@ mod tests {
             v,
             vec![("apigw", 1234), ("lambda", 500), ("sagemaker", 125)]
         );
+    }
+
+    #[test]
+    fn cold_starts_are_kept_apart() {
+        let mut m = Measurements::new(&["apigw"]);
+        for (timing, us) in [
+            ("init;dur=250, apigw;dur=260", 300_000),
+            ("apigw;dur=2", 3_000),
+            ("apigw;dur=2", 4_000),
+        ] {
+            m.record(&Sample {
+                target: 0,
+                response_us: us,
+                service_us: us,
+                lag_us: 0,
+                status: Some(200),
+                error: None,
+                server_timing: Some(timing),
+                retry: false,
+            });
+        }
+        assert_eq!(m.cold.len(), 1);
+        assert_eq!(m.response.len(), 2);
+        assert!(m.response.max() < 5_000);
+        assert_eq!(m.ok, 3);
+        assert_eq!(m.hops.get("init").unwrap().len(), 1);
+        assert!(!is_cold("apigw;dur=1, initial;dur=2"));
     }
 
     #[test]

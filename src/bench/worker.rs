@@ -80,6 +80,7 @@ impl Plan {
 }
 
 /// One place requests go.
+#[derive(Clone)]
 pub struct BenchTarget {
     pub name: String,
     pub signer: Arc<Signer>,
@@ -101,7 +102,20 @@ pub struct EngineConfig {
     pub progress: bool,
     /// `--retries`: failed attempts sent again, each measured from its own due time.
     pub retry: RetryPolicy,
+    /// A caller driving several runs (`capacity`): its stop requests and a look each second.
+    pub control: Option<Control>,
 }
+
+/// What a caller that drives several runs needs from each.
+pub struct Control {
+    /// Becomes true to stop as on Ctrl-C (the caller listens to the signals between runs).
+    pub interrupt: watch::Receiver<bool>,
+    /// Called once a second with the totals so far and the time since the start; `true` ends
+    /// the run at once (what is in flight is abandoned: the run cannot pass anyway).
+    pub monitor: MonitorFn,
+}
+
+pub type MonitorFn = Box<dyn FnMut(&Measurements, Duration) -> bool + Send>;
 
 struct Shared {
     plan: Plan,
@@ -578,6 +592,11 @@ fn spawn_pacer(
 /// Run the plan; returns the merged measurements.
 pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
     let mut signals = crate::signal::Signals::new()?;
+    let (mut interrupt, monitor) = match cfg.control {
+        Some(c) => (Some(c.interrupt), Some(c.monitor)),
+        None => (None, None),
+    };
+    let (early_tx, mut early_rx) = watch::channel(false);
     let names: Vec<&str> = cfg.targets.iter().map(|t| t.name.as_str()).collect();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let n_shards = (threads * 4).clamp(4, 64).min(cfg.plan.workers.max(1));
@@ -650,7 +669,13 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         pb
     });
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let collector = tokio::spawn(collect(sh.clone(), done_rx, log.take(), progress.clone()));
+    let collector = tokio::spawn(collect(
+        sh.clone(),
+        done_rx,
+        log.take(),
+        progress.clone(),
+        monitor.map(|m| (m, early_tx)),
+    ));
 
     let mut interrupted = false;
     // Requests due before the end may still go out late (and are measured from their due
@@ -681,6 +706,17 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
             let _ = stop_tx.send(true);
             async move { grace }
         };
+        let asked = async {
+            match interrupt.as_mut() {
+                Some(rx) => {
+                    if rx.wait_for(|v| *v).await.is_err() {
+                        // Nobody can ask any more.
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        };
         let grace = tokio::select! {
             _ = &mut joined => None,
             sig = signals.recv() => {
@@ -692,6 +728,11 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
                 }
                 Some(wind_down(INTERRUPT_GRACE).await)
             }
+            _ = asked => {
+                interrupted = true;
+                Some(wind_down(INTERRUPT_GRACE).await)
+            }
+            Ok(_) = early_rx.wait_for(|v| *v) => Some(wind_down(Duration::ZERO).await),
             _ = deadline => Some(wind_down(Duration::ZERO).await),
         };
         if let Some(grace) = grace {
@@ -726,8 +767,12 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         concurrency: cfg.plan.workers,
         unsent: match &cfg.plan.load {
             Load::Open(schedule) if !interrupted => {
-                let end = cfg.plan.end.map_or(f64::INFINITY, |e| e.as_secs_f64());
-                let mut due = schedule.index_at(end.min(1e9));
+                // Without an end the request count ends the run (a Poisson schedule is not
+                // worth walking to a far-off time).
+                let mut due = match cfg.plan.end {
+                    Some(end) => schedule.index_at(end.as_secs_f64()),
+                    None => index_limit.unwrap_or(0),
+                };
                 if let Some(limit) = index_limit {
                     due = due.min(limit);
                 }
@@ -757,6 +802,7 @@ async fn collect(
     mut done: tokio::sync::oneshot::Receiver<()>,
     mut log: Option<HdrLogWriter>,
     progress: Option<indicatif::ProgressBar>,
+    mut monitor: Option<(MonitorFn, watch::Sender<bool>)>,
 ) -> anyhow::Result<Collected> {
     let names: Vec<&str> = sh.targets.iter().map(|t| t.name.as_str()).collect();
     let mut totals = Measurements::new(&names);
@@ -787,6 +833,11 @@ async fn collect(
         }
         totals.add(&interval);
         interval.reset();
+        if let Some((look, early)) = monitor.as_mut() {
+            if !last && look(&totals, now) {
+                let _ = early.send(true);
+            }
+        }
         if let Some(pb) = &progress {
             let secs = now.as_secs_f64().max(1e-3);
             pb.set_message(format!(

@@ -8,9 +8,9 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::{values, AuthArgs, HttpArgs, OutputFormat, TargetArgs};
 use crate::bench::report::{self, Threshold};
-use crate::bench::schedule::{self, Schedule};
+use crate::bench::schedule::{self, Arrival, Schedule};
 use crate::bench::worker::{Load, Plan};
-use crate::bench::{BenchOptions, MergeOptions, PayloadSource, TargetChoice};
+use crate::bench::{BenchOptions, LoadTarget, MergeOptions, PayloadSource, TargetChoice};
 use crate::error::CliError;
 
 /// Where `bench` sends requests.
@@ -59,33 +59,11 @@ pub struct BenchArgs {
     #[arg(long, value_parser = values::parse_duration, default_value = "0s")]
     pub warmup: Duration,
 
-    /// apigw, sagemaker or both [default: sagemaker with --endpoint-name, else apigw].
-    #[arg(long = "target", value_enum)]
-    pub target_choice: Option<TargetChoiceArg>,
+    #[command(flatten)]
+    pub arrival: ArrivalArgs,
 
-    /// With --target both: the SageMaker endpoint name (default with --local: the emulator's).
-    #[arg(long, value_name = "NAME")]
-    pub sagemaker_endpoint: Option<String>,
-
-    /// With --target both: the SageMaker runtime base URL.
-    #[arg(long, value_name = "URL")]
-    pub sagemaker_endpoint_url: Option<String>,
-
-    /// Features as CSV for every request, e.g. 5.1,3.5,1.4,0.2 (the default).
-    #[arg(long, short = 'd', conflicts_with_all = ["body_file", "payload_csv"])]
-    pub data: Option<String>,
-
-    /// Raw request body for every request.
-    #[arg(long, value_name = "FILE", conflicts_with = "payload_csv")]
-    pub body_file: Option<PathBuf>,
-
-    /// Rotate over the rows of this CSV file (a header row is skipped).
-    #[arg(long, value_name = "FILE")]
-    pub payload_csv: Option<PathBuf>,
-
-    /// Content-Type (default: application/json for the API, text/csv for SageMaker).
-    #[arg(long)]
-    pub content_type: Option<String>,
+    #[command(flatten)]
+    pub load: LoadTargetArgs,
 
     /// Output format of the report.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Human)]
@@ -117,6 +95,67 @@ pub struct BenchArgs {
     /// No progress line on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// How open-loop arrivals are spaced (`bench` and `capacity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArrivalArg {
+    /// Evenly: request i is due at start + i/R.
+    Uniform,
+    /// A Poisson process: seeded exponential gaps with mean 1/R.
+    Poisson,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ArrivalArgs {
+    /// Spacing of open-loop arrivals; every request is still measured from its own due time.
+    #[arg(long, value_enum, default_value_t = ArrivalArg::Uniform)]
+    pub arrival: ArrivalArg,
+
+    /// Seed of --arrival poisson (the same seed gives the same schedule).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub seed: u64,
+}
+
+impl ArrivalArgs {
+    pub fn arrival(&self) -> Arrival {
+        match self.arrival {
+            ArrivalArg::Uniform => Arrival::Uniform,
+            ArrivalArg::Poisson => Arrival::Poisson { seed: self.seed },
+        }
+    }
+}
+
+/// Where the load goes and what it sends (`bench` and `capacity`).
+#[derive(Debug, Args)]
+pub struct LoadTargetArgs {
+    /// apigw, sagemaker or both [default: sagemaker with --endpoint-name, else apigw].
+    #[arg(long = "target", value_enum)]
+    pub target_choice: Option<TargetChoiceArg>,
+
+    /// With --target both: the SageMaker endpoint name (default with --local: the emulator's).
+    #[arg(long, value_name = "NAME")]
+    pub sagemaker_endpoint: Option<String>,
+
+    /// With --target both: the SageMaker runtime base URL.
+    #[arg(long, value_name = "URL")]
+    pub sagemaker_endpoint_url: Option<String>,
+
+    /// Features as CSV for every request, e.g. 5.1,3.5,1.4,0.2 (the default).
+    #[arg(long, short = 'd', conflicts_with_all = ["body_file", "payload_csv"])]
+    pub data: Option<String>,
+
+    /// Raw request body for every request.
+    #[arg(long, value_name = "FILE", conflicts_with = "payload_csv")]
+    pub body_file: Option<PathBuf>,
+
+    /// Rotate over the rows of this CSV file (a header row is skipped).
+    #[arg(long, value_name = "FILE")]
+    pub payload_csv: Option<PathBuf>,
+
+    /// Content-Type (default: application/json for the API, text/csv for SageMaker).
+    #[arg(long)]
+    pub content_type: Option<String>,
 
     #[command(flatten)]
     pub target: TargetArgs,
@@ -171,25 +210,46 @@ fn thresholds(s: Option<&str>) -> Result<Vec<Threshold>, CliError> {
 }
 
 impl BenchArgs {
-    fn load(&self) -> Result<Load, CliError> {
+    fn pacing(&self) -> Result<Load, CliError> {
+        let arrival = self.arrival.arrival();
         Ok(if let Some(r) = self.rps {
-            Load::Open(Schedule::constant(r))
+            Load::Open(Schedule::constant(r).with_arrival(arrival))
         } else if let Some(ramp) = &self.ramp {
-            Load::Open(Schedule::ramp(
-                schedule::parse_ramp(ramp).map_err(|e| CliError::usage(format!("--ramp: {e}")))?,
-            ))
+            Load::Open(
+                Schedule::ramp(
+                    schedule::parse_ramp(ramp)
+                        .map_err(|e| CliError::usage(format!("--ramp: {e}")))?,
+                )
+                .with_arrival(arrival),
+            )
         } else {
             Load::Closed
         })
     }
 
     pub fn options(&self) -> Result<BenchOptions, CliError> {
-        let load = self.load()?;
+        let load = self.pacing()?;
         let workers = match &load {
             Load::Closed => self.concurrency.unwrap_or(10),
             Load::Open(_) => self.max_in_flight,
         };
         let plan = Plan::new(load, workers, self.warmup, self.duration, self.requests);
+        Ok(BenchOptions {
+            plan,
+            thresholds: thresholds(self.fail_if.as_deref())?,
+            load: self.load.options()?,
+            output: self.output.into(),
+            hdr_log: self.hdr_log.clone(),
+            html: self.html.clone(),
+            quiet: self.quiet,
+            retries: self.retries,
+            max_retry_wait: self.max_retry_wait,
+        })
+    }
+}
+
+impl LoadTargetArgs {
+    pub fn options(&self) -> Result<LoadTarget, CliError> {
         if self.auth.secret_key_stdin
             && self.body_file.as_deref() == Some(std::path::Path::new("-"))
         {
@@ -228,20 +288,12 @@ impl BenchArgs {
                 "--target both: give the API with --url (or --local) and the endpoint with --sagemaker-endpoint",
             ));
         }
-        Ok(BenchOptions {
-            plan,
-            thresholds: thresholds(self.fail_if.as_deref())?,
+        Ok(LoadTarget {
             target_choice,
             sagemaker_endpoint: self.sagemaker_endpoint.clone(),
             sagemaker_endpoint_url: self.sagemaker_endpoint_url.clone(),
             payload,
             content_type: self.content_type.clone(),
-            output: self.output.into(),
-            hdr_log: self.hdr_log.clone(),
-            html: self.html.clone(),
-            quiet: self.quiet,
-            retries: self.retries,
-            max_retry_wait: self.max_retry_wait,
             extra_headers: self.http.extra_headers()?,
             http: self.http.settings(),
             target: self.target.options(),

@@ -431,3 +431,29 @@ fn ctrl_c_ends_the_run_and_still_reports() {
     let r = run(env.iris().args(["report", "merge", "-o", "json"]).arg(&log));
     assert_eq!(json(&r)["requests"]["sent"].as_u64(), Some(sent));
 }
+
+/// `--arrival poisson`: the same count, seeded, every request signed and answered.
+#[test]
+fn poisson_arrivals_send_the_requested_count() {
+    let env = Env::new();
+    let emu = emulator(Faults::default());
+    let r = run(bench(&env, &emu).args([
+        "--rps",
+        "200",
+        "--requests",
+        "400",
+        "--arrival",
+        "poisson",
+        "--seed",
+        "7",
+        "-o",
+        "json",
+    ]));
+    let v = json(&r);
+    assert_eq!(v["requests"]["sent"], 400);
+    assert_eq!(v["requests"]["ok"], 400);
+    assert_eq!(emu.stats().accepted, 400);
+    // The gaps vary: a uniform schedule at 200 rps would send 400 in 1.995 s exactly.
+    let d = f(&v, "duration_ms");
+    assert!(d > 1000.0 && d < 4000.0, "{d}");
+}

@@ -103,6 +103,7 @@ pub fn validate_json(command: &str, v: &serde_json::Value) {
             ("predict", "predict.json"),
             ("bench", "bench.json"),
             ("report", "bench.json"),
+            ("capacity", "capacity.json"),
         ]
         .into_iter()
         .map(|(cmd, file)| {

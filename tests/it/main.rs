@@ -12,6 +12,7 @@ mod mock;
 
 mod batch;
 mod bench;
+mod capacity;
 mod cli;
 mod deploy;
 mod emulator_http;
