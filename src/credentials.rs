@@ -2,8 +2,11 @@
 //! aws-config (environment, shared config/credentials files with assume-role,
 //! credential_process and SSO, web identity, ECS, instance metadata).
 
+use std::time::{Duration, SystemTime};
+
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 
 use crate::error::{CliError, Exit};
@@ -40,7 +43,95 @@ pub enum CredentialSource {
     Chain {
         profile: Option<String>,
         region: String,
+        /// Longest wait for one answer from the chain (a `credential_process` that hangs, an
+        /// SSO or STS call): `--credentials-timeout`.
+        timeout: Duration,
     },
+}
+
+/// `--credentials-timeout`'s default: long enough for a credential_process that asks for an
+/// MFA code, short of forever.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A provider that answers within `timeout` and never hands out credentials that have
+/// already expired (aws-config passes on a `credential_process`'s past `Expiration` as is).
+/// Wraps the chain for the first resolution and every refresh.
+#[derive(Debug)]
+struct Bounded {
+    inner: SharedCredentialsProvider,
+    timeout: Duration,
+}
+
+/// Credentials whose expiry is already past.
+#[derive(Debug)]
+struct Expired {
+    provider: String,
+    expiry: SystemTime,
+}
+
+impl std::fmt::Display for Expired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ago = SystemTime::now()
+            .duration_since(self.expiry)
+            .unwrap_or_default()
+            .as_secs();
+        write!(
+            f,
+            "the credentials from {} expired at {} ({ago} s ago)",
+            self.provider,
+            httpdate::fmt_http_date(self.expiry)
+        )
+    }
+}
+
+impl std::error::Error for Expired {}
+
+impl ProvideCredentials for Bounded {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            let creds =
+                match tokio::time::timeout(self.timeout, self.inner.provide_credentials()).await {
+                    Ok(r) => r?,
+                    Err(_) => return Err(CredentialsError::provider_timed_out(self.timeout)),
+                };
+            match creds.expiry() {
+                Some(expiry) if expiry <= SystemTime::now() => {
+                    Err(CredentialsError::provider_error(Expired {
+                        provider: provider_name(&creds).to_string(),
+                        expiry,
+                    }))
+                }
+                _ => Ok(creds),
+            }
+        })
+    }
+}
+
+/// Refuse a shared config or credentials file that does not parse, naming the file and line
+/// (the chain would skip it and report "no credentials" instead, as if it were not there).
+async fn check_profile_files(profile: Option<&str>) -> Result<(), CliError> {
+    let fs = aws_types::os_shim_internal::Fs::real();
+    let env = aws_types::os_shim_internal::Env::real();
+    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+    let selected = profile.map(|p| std::borrow::Cow::Owned(p.to_string()));
+    let Err(err) = aws_config::profile::load(&fs, &env, &files, selected).await else {
+        return Ok(());
+    };
+    let parse = std::error::Error::source(&err)
+        .and_then(|s| s.downcast_ref::<aws_config::profile::ProfileParseError>());
+    match parse {
+        Some(e) => {
+            // aws-config says "error parsing FILE on line N:\n  MESSAGE".
+            let text = e.to_string().replace("\n  ", " ").replace('\n', " ");
+            Err(CliError::usage(format!("the AWS shared config is malformed: {text}"))
+                .hint("fix that line, or point AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE at other files"))
+        }
+        // A missing or unreadable file is the chain's to report, as before.
+        None => Ok(()),
+    }
 }
 
 /// Resolved credentials and a human description of where they came from.
@@ -72,7 +163,12 @@ pub async fn resolve(source: &CredentialSource) -> Result<Resolved, CliError> {
             origin: "command-line flags".to_string(),
             provider: None,
         }),
-        CredentialSource::Chain { profile, region } => {
+        CredentialSource::Chain {
+            profile,
+            region,
+            timeout,
+        } => {
+            check_profile_files(profile.as_deref()).await?;
             // Giving the region up front matters: left to itself the chain looks it up through
             // its own region chain, which ends at the instance-metadata service and makes every
             // run off EC2 wait on it, even with credentials in the environment.
@@ -85,7 +181,10 @@ pub async fn resolve(source: &CredentialSource) -> Result<Resolved, CliError> {
             if let Some(p) = profile {
                 builder = builder.profile_name(p);
             }
-            let chain = SharedCredentialsProvider::new(builder.build().await);
+            let chain = SharedCredentialsProvider::new(Bounded {
+                inner: SharedCredentialsProvider::new(builder.build().await),
+                timeout: *timeout,
+            });
             match chain.provide_credentials().await {
                 Ok(credentials) => {
                     let origin = describe_provider(&credentials, profile.as_deref());
@@ -95,30 +194,59 @@ pub async fn resolve(source: &CredentialSource) -> Result<Resolved, CliError> {
                         provider: Some(chain),
                     })
                 }
-                Err(err) => Err(no_credentials(&err, profile.as_deref())),
+                Err(err) => Err(chain_failed(&err, profile.as_deref(), *timeout)),
             }
         }
     }
 }
 
-fn describe_provider(creds: &Credentials, profile: Option<&str>) -> String {
+/// The name of the provider that gave `creds` (Debug shows `provider_name: "..."`, never
+/// the secret).
+fn provider_name(creds: &Credentials) -> String {
     let debug = format!("{creds:?}");
-    // Debug shows `provider_name: "..."`, never the secret; keep just the provider's name.
-    let provider = debug
+    debug
         .split("provider_name: \"")
         .nth(1)
         .and_then(|s| s.split('"').next())
-        .unwrap_or("AWS default chain");
+        .unwrap_or("AWS default chain")
+        .to_string()
+}
+
+fn describe_provider(creds: &Credentials, profile: Option<&str>) -> String {
+    let provider = provider_name(creds);
     match profile {
         Some(p) => format!("{provider} (profile {p})"),
         None => provider.to_string(),
     }
 }
 
-fn no_credentials(
-    err: &aws_credential_types::provider::error::CredentialsError,
-    profile: Option<&str>,
-) -> CliError {
+/// The chain found nothing, took too long, or found expired credentials.
+fn chain_failed(err: &CredentialsError, profile: Option<&str>, timeout: Duration) -> CliError {
+    let profile_note = profile
+        .map(|p| format!(" (profile '{p}')"))
+        .unwrap_or_default();
+    if let CredentialsError::ProviderTimedOut(_) = err {
+        return CliError::new(
+            Exit::Auth,
+            format!(
+                "no AWS credentials within {} s{profile_note}: a credential source did not answer (a credential_process that hangs, or an SSO/STS call)",
+                timeout.as_secs_f64()
+            ),
+        )
+        .hint("check the profile's credential_process by running it by hand, or allow more time with --credentials-timeout");
+    }
+    let mut cause: Option<&dyn std::error::Error> = Some(err);
+    while let Some(c) = cause {
+        if let Some(e) = c.downcast_ref::<Expired>() {
+            return CliError::new(Exit::Auth, format!("{e}{profile_note}"))
+                .hint("refresh them (for example `aws sso login`, or fix what the credential_process returns)");
+        }
+        cause = c.source();
+    }
+    no_credentials(err, profile)
+}
+
+fn no_credentials(err: &CredentialsError, profile: Option<&str>) -> CliError {
     let mut detail = String::new();
     let mut cause: Option<&dyn std::error::Error> = Some(err);
     while let Some(c) = cause {

@@ -1,14 +1,41 @@
 //! iris-cli: a signed client, batch scorer, load tester and local emulator for ML models
 //! served as API Gateway (IAM auth) -> Lambda -> SageMaker real-time endpoints.
 
+/// `eprintln!` for the whole crate, without the panic: std's panics when stderr cannot be
+/// written (`2>/dev/full`, `2>&1 | head -1`), and a diagnostic must never take the command
+/// down with it. Defined before the `mod` lines, so its textual scope shadows std's macro in
+/// every module.
+macro_rules! eprintln {
+    () => {
+        $crate::write_stderr(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::write_stderr(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `eprint!` without the panic (see `eprintln!`).
+#[allow(unused_macros)]
+macro_rules! eprint {
+    ($($arg:tt)*) => {
+        $crate::write_stderr(format_args!($($arg)*))
+    };
+}
+
+/// Write to stderr, ignoring errors: the one stderr writer behind `eprintln!`/`eprint!`.
+#[doc(hidden)]
+pub fn write_stderr(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().lock().write_fmt(args);
+}
+
 /// A warning on stderr, `iris-cli: warning: ...`; a stderr that cannot be written is ignored
 /// (a warning is never worth a panic).
 #[macro_export]
 macro_rules! warn {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), "iris-cli: warning: {}", format_args!($($arg)*));
-    }};
+    ($($arg:tt)*) => {
+        $crate::write_stderr(format_args!("iris-cli: warning: {}\n", format_args!($($arg)*)))
+    };
 }
 
 pub mod awserror;
@@ -32,6 +59,7 @@ pub mod response;
 pub mod session;
 pub mod sign;
 pub mod signal;
+pub mod tls;
 
 use clap::CommandFactory;
 
@@ -60,8 +88,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             cli::bench::ReportCommand::Merge(m) => bench::run_merge(m.options()?).await,
         },
         Command::Completions { shell } => {
+            // clap_complete panics on a write error; render to memory, then write (a closed
+            // pipe is then an error, not a panic).
             let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "iris-cli", &mut std::io::stdout());
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "iris-cli", &mut text);
+            std::io::Write::write_all(&mut std::io::stdout(), &text)?;
             Ok(Exit::Ok)
         }
         Command::Man => {

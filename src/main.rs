@@ -4,6 +4,13 @@ use clap::Parser;
 use iris_cli::cli::Cli;
 use iris_cli::error::{classify, Exit};
 
+/// std's `eprintln!` panics when stderr cannot be written; the library's writer does not.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {
+        iris_cli::write_stderr(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -34,6 +34,8 @@ pub struct AuthOptions {
     pub secret_key_stdin: bool,
     pub session_token: Option<String>,
     pub profile: Option<String>,
+    /// Longest wait for the AWS chain (None: [`credentials::DEFAULT_TIMEOUT`]).
+    pub credentials_timeout: Option<Duration>,
 }
 
 /// Secrets stay out of debug output.
@@ -46,6 +48,7 @@ impl std::fmt::Debug for AuthOptions {
             .field("secret_key_stdin", &self.secret_key_stdin)
             .field("session_token", &hidden(&self.session_token))
             .field("profile", &self.profile)
+            .field("credentials_timeout", &self.credentials_timeout)
             .finish()
     }
 }
@@ -175,6 +178,9 @@ impl Session {
             None => CredentialSource::Chain {
                 profile: auth.profile.clone(),
                 region: target.scope.region.clone(),
+                timeout: auth
+                    .credentials_timeout
+                    .unwrap_or(credentials::DEFAULT_TIMEOUT),
             },
         };
         let resolved = credentials::resolve(&source).await?;

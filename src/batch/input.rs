@@ -69,6 +69,29 @@ pub fn open(path: Option<&Path>) -> anyhow::Result<Input> {
             "standard input".to_string(),
         ),
     };
+    wrap(raw, len, identity, name, bytes_read)
+}
+
+/// An input held in memory (property tests and fuzz targets), read exactly as a file is.
+pub fn from_bytes(data: Vec<u8>) -> anyhow::Result<Input> {
+    let len = Some(data.len() as u64);
+    wrap(
+        Box::new(std::io::Cursor::new(data)),
+        len,
+        None,
+        "input".to_string(),
+        Arc::new(AtomicU64::new(0)),
+    )
+}
+
+/// Buffering and gzip detection (by the magic bytes, whatever the name).
+fn wrap(
+    raw: Box<dyn Read + Send>,
+    len: Option<u64>,
+    identity: Option<Identity>,
+    name: String,
+    bytes_read: Arc<AtomicU64>,
+) -> anyhow::Result<Input> {
     let mut buffered = BufReader::with_capacity(
         256 * 1024,
         Counting {
@@ -107,29 +130,151 @@ pub struct Layout {
     pub features: Vec<usize>,
 }
 
+/// Line breaks in the (decompressed) input, as the CSV reader's read-ahead passes them.
+/// The csv crate counts only `\n`, so its line numbers were one too low after a CRLF header
+/// and always 1 in a CR-only file; here `\r\n`, `\r` and `\n` each end one line.
+#[derive(Debug, Default)]
+struct Breaks {
+    /// Offsets and lengths (1, or 2 for `\r\n`) of the breaks not yet passed by a record
+    /// start.
+    offsets: std::collections::VecDeque<(u64, u8)>,
+    /// Bytes seen.
+    seen: u64,
+    /// Breaks seen in all.
+    total: u64,
+    prev_cr: bool,
+}
+
+struct LineTracking<R> {
+    inner: R,
+    breaks: Arc<Mutex<Breaks>>,
+}
+
+impl<R: Read> Read for LineTracking<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut b = self.breaks.lock().unwrap_or_else(|e| e.into_inner());
+        let base = b.seen;
+        for (i, &c) in buf[..n].iter().enumerate() {
+            if c == b'\n' && b.prev_cr {
+                if let Some(last) = b.offsets.back_mut() {
+                    last.1 = 2;
+                }
+            } else if c == b'\r' || c == b'\n' {
+                b.offsets.push_back((base + i as u64, 1));
+                b.total += 1;
+            }
+            b.prev_cr = c == b'\r';
+        }
+        b.seen += n as u64;
+        Ok(n)
+    }
+}
+
+/// Turns record start offsets (increasing) into 1-based line numbers.
+#[derive(Debug, Default)]
+pub struct LineCounter {
+    breaks: Arc<Mutex<Breaks>>,
+    passed: u64,
+}
+
+impl LineCounter {
+    /// The line of the record the CSV reader says starts at `offset`. The reader gives the
+    /// offset where it began looking, before the blank lines it skips; a record never starts
+    /// with a line break, so breaks right at the position are such lines, and passed too.
+    pub fn line_at(&mut self, offset: u64) -> u64 {
+        let mut b = self.breaks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pos = offset;
+        while let Some(&(o, len)) = b.offsets.front() {
+            if o < offset {
+                b.offsets.pop_front();
+                self.passed += 1;
+                // The reader may start a record at the `\n` of a `\r\n` it ended the last
+                // one on.
+                pos = pos.max(o + u64::from(len));
+            } else if o == pos {
+                b.offsets.pop_front();
+                self.passed += 1;
+                pos = o + u64::from(len);
+            } else {
+                break;
+            }
+        }
+        self.passed + 1
+    }
+
+    /// The line being read now (for errors with no position: a gzip stream that breaks).
+    fn current(&self) -> u64 {
+        self.breaks.lock().unwrap_or_else(|e| e.into_inner()).total + 1
+    }
+}
+
 /// The CSV records after the header.
 pub struct Records {
     rdr: csv::Reader<Box<dyn Read + Send>>,
     peeked: Option<csv::ByteRecord>,
+    lines: LineCounter,
+    /// The line where the last record returned by [`Records::next`] starts.
+    pub line: u64,
     pub name: String,
     pub bytes_read: Arc<AtomicU64>,
 }
 
 impl Records {
-    /// The next record into `rec`; false at the end.
+    /// The next record into `rec` (its line in `self.line`); false at the end.
     pub fn next(&mut self, rec: &mut csv::ByteRecord) -> anyhow::Result<bool> {
         if let Some(p) = self.peeked.take() {
             *rec = p;
-            return Ok(true);
+        } else {
+            let got = self.rdr.read_byte_record(rec).map_err(|e| {
+                let line = match e.position() {
+                    Some(p) => self.lines.line_at(p.byte()),
+                    None => self.lines.current(),
+                };
+                anyhow::Error::new(CliError::new(
+                    crate::error::Exit::Failure,
+                    format!("cannot read {} near line {line}: {e}", self.name),
+                ))
+            })?;
+            if !got {
+                return Ok(false);
+            }
         }
-        self.rdr.read_byte_record(rec).map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            anyhow::Error::new(CliError::new(
-                crate::error::Exit::Failure,
-                format!("cannot read {} near line {line}: {e}", self.name),
-            ))
-        })
+        self.line = self.lines.line_at(rec.position().map_or(0, |p| p.byte()));
+        Ok(true)
     }
+}
+
+/// `s` safe to print on a terminal: control characters (ANSI escape sequences start with
+/// one, ESC) are shown escaped, `\x1b` as `\u{1b}`, so a cell cannot move the cursor,
+/// recolour or retitle the terminal.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    use std::fmt::Write as _;
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The first cell of `rec` that is not UTF-8, for the reject reason: such a cell cannot be
+/// copied to the output as it is (the output is text), and replacing its bytes with U+FFFD
+/// would change the data silently.
+fn first_non_utf8(rec: &csv::ByteRecord) -> Option<(usize, usize)> {
+    rec.iter()
+        .enumerate()
+        .find_map(|(i, c)| std::str::from_utf8(c).err().map(|e| (i, e.valid_up_to())))
 }
 
 fn is_number(cell: &[u8]) -> bool {
@@ -146,14 +291,37 @@ fn text(cell: &[u8]) -> std::borrow::Cow<'_, str> {
 impl Layout {
     /// Read the first record, decide whether it is a header, resolve `--features`.
     pub fn detect(input: Input, opts: &BatchOptions) -> anyhow::Result<(Layout, Records)> {
+        Self::detect_with(input, &opts.features, opts.header, opts.summary)
+    }
+
+    /// [`Layout::detect`] with just what it needs; `notes`: print the header and feature
+    /// choices on stderr.
+    pub fn detect_with(
+        input: Input,
+        features: &[String],
+        header: HeaderMode,
+        notes: bool,
+    ) -> anyhow::Result<(Layout, Records)> {
+        let opts = DetectOptions {
+            features,
+            header,
+            summary: notes,
+        };
+        let breaks = Arc::new(Mutex::new(Breaks::default()));
+        let tracked: Box<dyn Read + Send> = Box::new(LineTracking {
+            inner: input.reader,
+            breaks: breaks.clone(),
+        });
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .buffer_capacity(64 * 1024)
-            .from_reader(input.reader);
+            .from_reader(tracked);
         let mut first = csv::ByteRecord::new();
         let mut records = Records {
             peeked: None,
+            lines: LineCounter { breaks, passed: 0 },
+            line: 0,
             name: input.name.clone(),
             bytes_read: input.bytes_read,
             rdr: csv::ReaderBuilder::new().from_reader(Box::new(std::io::empty())),
@@ -198,7 +366,7 @@ impl Layout {
             default_features(&names, has_header)
         } else {
             let mut idx = Vec::with_capacity(opts.features.len());
-            for f in &opts.features {
+            for f in opts.features {
                 let by_name = has_header
                     .then(|| names.iter().position(|n| n == f))
                     .flatten();
@@ -216,7 +384,7 @@ impl Layout {
                         return Err(CliError::usage(format!(
                             "--features: no column '{f}' in the header of {} (columns: {})",
                             input.name,
-                            names.join(",")
+                            printable(&names.join(","))
                         ))
                         .into())
                     }
@@ -233,19 +401,21 @@ impl Layout {
             eprintln!(
                 "iris-cli: {}: features {}; passed through: {} (choose with --features)",
                 input.name,
-                features
-                    .iter()
-                    .map(|&i| names[i].as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-                passed.join(",")
+                printable(
+                    &features
+                        .iter()
+                        .map(|&i| names[i].as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                printable(&passed.join(","))
             );
         }
         if has_header && opts.header == HeaderMode::Detect && opts.summary {
             eprintln!(
                 "iris-cli: {}: first line taken as a header ({}); use --no-header if it is data",
                 input.name,
-                names.join(",")
+                printable(&names.join(","))
             );
         }
         records.rdr = rdr;
@@ -262,6 +432,53 @@ impl Layout {
             records,
         ))
     }
+}
+
+/// What header detection and `--features` resolution look at.
+struct DetectOptions<'a> {
+    features: &'a [String],
+    header: HeaderMode,
+    summary: bool,
+}
+
+/// What reading a whole input gives (see [`scan`]).
+#[derive(Debug)]
+pub struct Scan {
+    pub layout: Layout,
+    /// Every record, as the run would queue it.
+    pub batch: Batch,
+}
+
+/// Read a whole in-memory input the way a run does, up to batching: gzip detection, header
+/// detection, `--features`, line numbers, validation and encoding of every record. For the
+/// property tests and fuzz targets, which check that no input panics or hangs it.
+pub fn scan(
+    data: Vec<u8>,
+    features: &[String],
+    header: HeaderMode,
+    allow_missing: bool,
+    format: BatchFormat,
+) -> anyhow::Result<Scan> {
+    let (layout, mut records) = Layout::detect_with(from_bytes(data)?, features, header, false)?;
+    let enc = RowEncoder {
+        layout: &layout,
+        allow_missing,
+        format,
+        per_row_overhead: 2,
+    };
+    let mut batch = Batch {
+        start: 0,
+        slots: Vec::new(),
+        text: String::new(),
+    };
+    let mut rec = csv::ByteRecord::new();
+    while records.next(&mut rec)? {
+        enc.push(&rec, records.line, &mut batch);
+    }
+    Ok(Scan {
+        layout: layout.clone(),
+        batch,
+    })
 }
 
 /// Without `--features`: every column, except that a header's identifier and label columns
@@ -417,7 +634,11 @@ pub struct RowEncoder<'a> {
 impl RowEncoder<'_> {
     fn column_name(&self, i: usize) -> String {
         if self.layout.has_header {
-            self.layout.names[i].clone()
+            self.layout
+                .names
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| (i + 1).to_string())
         } else {
             (i + 1).to_string()
         }
@@ -455,17 +676,19 @@ impl RowEncoder<'_> {
             ));
             return None;
         }
+        if let Some((i, at)) = first_non_utf8(rec) {
+            batch.slots.push(reject(
+                self.column_name(i),
+                format!("not valid UTF-8 (after byte {at} of the cell); the output could not hold it as it is"),
+            ));
+            return None;
+        }
         let t = &mut batch.text;
         let f0 = t.len();
         for (k, &i) in self.layout.features.iter().enumerate() {
             let cell = rec.get(i).unwrap_or_default();
-            let Ok(cell) = std::str::from_utf8(cell) else {
-                t.truncate(f0);
-                batch
-                    .slots
-                    .push(reject(self.column_name(i), "not valid UTF-8".into()));
-                return None;
-            };
+            // Checked above, with every other cell.
+            let cell = std::str::from_utf8(cell).unwrap_or_default();
             let cell = cell.trim();
             if k > 0 {
                 t.push(',');
@@ -580,8 +803,8 @@ pub fn read_batches(
         seq += 1;
     }
     let rpr = opts.rows_per_request;
-    // A record read but not yet placed (it did not fit the previous batch's body).
-    let mut carry: Option<csv::ByteRecord> = None;
+    // A record read but not yet placed (it did not fit the previous batch's body), and its line.
+    let mut carry: Option<(csv::ByteRecord, u64)> = None;
     loop {
         if stop.is_stopping() {
             return Ok(ReadEnd {
@@ -603,24 +826,23 @@ pub fn read_batches(
         let mut body = 16usize;
         let mut eof = false;
         while batch.slots.len() < rpr {
-            let r = match carry.take() {
-                Some(r) => r,
+            let (r, line) = match carry.take() {
+                Some(c) => c,
                 None => {
                     if !records.next(&mut rec)? {
                         eof = true;
                         break;
                     }
-                    rec.clone()
+                    (rec.clone(), records.line)
                 }
             };
-            let line = r.position().map_or(0, |p| p.line());
             let before = (batch.slots.len(), batch.text.len());
             if let Some(n) = enc.push(&r, line, &mut batch) {
                 if body + n > MAX_BODY_BYTES && before.0 > 0 {
                     // Does not fit: undo and start the next batch with it.
                     batch.slots.truncate(before.0);
                     batch.text.truncate(before.1);
-                    carry = Some(r);
+                    carry = Some((r, line));
                     break;
                 }
                 body += n;

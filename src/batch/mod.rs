@@ -21,6 +21,7 @@
 pub mod checkpoint;
 pub mod input;
 pub mod output;
+pub mod paths;
 pub mod progress;
 pub mod send;
 
@@ -184,8 +185,10 @@ pub async fn run(
     target: crate::session::TargetOptions,
     auth: crate::session::AuthOptions,
 ) -> anyhow::Result<Exit> {
+    // Before anything is opened for writing (even --restart's removals).
+    paths::check_distinct(&opts)?;
     let session = crate::session::Session::open(&target, &auth).await?;
-    let http = crate::client::http_client(&opts.http)?;
+    let http = crate::client::http_client(&opts.http, &session.signer.target.url)?;
     let started = Instant::now();
     let report = pipeline(&opts, session, http).await?;
     if opts.summary {
@@ -220,6 +223,16 @@ impl Report {
         };
         if !self.complete {
             if let Some(err) = self.fatal {
+                // A usage error (the model refuses the feature count) needs other options,
+                // and --resume refuses changed output-shaping options: say --restart.
+                if err.exit == Exit::Usage {
+                    return Err(if self.resumable {
+                        err.hint("then start over with --restart (a run with other --features cannot be resumed)")
+                    } else {
+                        err
+                    }
+                    .into());
+                }
                 return Err(err.hint(resume_hint()).into());
             }
             if self.interrupted {
@@ -257,34 +270,26 @@ async fn pipeline(
     let stats = Arc::new(progress::Counters::default());
 
     // Resolve the checkpoint before touching any file.
-    let files = checkpoint::prepare(opts)?;
+    let mut files = checkpoint::prepare(opts)?;
 
-    // The layout (header, features) is known before anything is written.
-    let input = input::open(opts.input.as_deref())?;
-    let total_bytes = input.len;
-    let bytes_read = input.bytes_read.clone();
-    let identity = input.identity.clone();
-    let (layout, records) = input::Layout::detect(input, opts)?;
-    if let Some(state) = &files.resume {
-        checkpoint::check_compatible(state, &identity, &layout, opts)?;
+    // Everything up to the writer may still refuse the run; then the FILE.partial created
+    // only to lock it goes again.
+    let opened = open_writer(opts, &mut files, &stats, stop.clone());
+    if opened.is_err() {
+        files.forget_partial();
     }
-    let skip = files.resume.as_ref().map_or(0, |s| s.rows_done);
-    stats.add_done_before(skip);
-
-    let window = Arc::new(input::Window::new(opts.window()));
-    let eof: output::EofTotal = Arc::new(AtomicU64::new(u64::MAX));
+    let Opened {
+        writer,
+        layout,
+        records,
+        total_bytes,
+        bytes_read,
+        skip,
+        window,
+        eof,
+    } = opened?;
     let (batch_tx, batch_rx) = tokio::sync::mpsc::channel::<input::Batch>(opts.concurrency * 2);
     let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel::<output::Done>();
-
-    let writer = output::Writer::open(
-        opts,
-        &layout,
-        &files,
-        &identity,
-        window.clone(),
-        stop.clone(),
-        eof.clone(),
-    )?;
     let writer_stats = stats.clone();
     let writer_handle = std::thread::Builder::new()
         .name("batch-writer".into())
@@ -371,8 +376,11 @@ async fn pipeline(
     signals.abort();
     bar.finish();
 
-    let read_end = read_result?;
     let written = written?;
+    let read_end = match read_result {
+        Ok(end) => end,
+        Err(e) => return Err(read_failed(e, written.checkpointed).into()),
+    };
     let interrupted = stop.interrupted.load(Ordering::Relaxed);
     let fatal = stop.take_fatal();
     let complete = written.complete && read_end.eof && read_end.records == written.rows_done;
@@ -388,6 +396,81 @@ async fn pipeline(
         out: opts.out.clone(),
         rejects: opts.rejects.clone(),
     })
+}
+
+/// What the run needs once its files are checked and its writer is ready.
+struct Opened {
+    writer: output::Writer,
+    layout: input::Layout,
+    records: input::Records,
+    total_bytes: Option<u64>,
+    bytes_read: Arc<AtomicU64>,
+    skip: u64,
+    window: Arc<input::Window>,
+    eof: output::EofTotal,
+}
+
+/// Open the input, learn its layout (before anything is written), check a resumed run's
+/// checkpoint against it, and open the writer.
+fn open_writer(
+    opts: &BatchOptions,
+    files: &mut checkpoint::Files,
+    stats: &progress::Counters,
+    stop: Arc<Stop>,
+) -> anyhow::Result<Opened> {
+    let input = input::open(opts.input.as_deref())?;
+    let total_bytes = input.len;
+    let bytes_read = input.bytes_read.clone();
+    let identity = input.identity.clone();
+    let (layout, records) = input::Layout::detect(input, opts)?;
+    if let Some(state) = &files.resume {
+        checkpoint::check_compatible(state, &identity, &layout, opts)?;
+    }
+    let out_header = match opts.format {
+        BatchFormat::Csv => output::csv_header(&layout, &opts.classes),
+        BatchFormat::Jsonl => String::new(),
+    };
+    checkpoint::verify_prefixes(files, &out_header)?;
+    let skip = files.resume.as_ref().map_or(0, |s| s.rows_done);
+    stats.add_done_before(skip);
+    let window = Arc::new(input::Window::new(opts.window()));
+    let eof: output::EofTotal = Arc::new(AtomicU64::new(u64::MAX));
+    let writer = output::Writer::open(
+        opts,
+        &layout,
+        files,
+        &identity,
+        window.clone(),
+        stop,
+        eof.clone(),
+    )?;
+    Ok(Opened {
+        writer,
+        layout,
+        records,
+        total_bytes,
+        bytes_read,
+        skip,
+        window,
+        eof,
+    })
+}
+
+/// An input that stopped reading part-way (a damaged or truncated gzip stream, an I/O
+/// error): the rows before it are written and checkpointed, so say what resuming can do.
+fn read_failed(e: anyhow::Error, checkpointed: bool) -> CliError {
+    let (exit, hints) = crate::error::classify(&e);
+    let mut err = CliError::new(exit, format!("{e:#}"));
+    err.hints = hints;
+    if checkpointed {
+        err.hint(format!(
+            "the rows before it are written and checkpointed; if the input is unchanged (a passing read error), continue with: {}",
+            resume_command()
+        ))
+        .hint("if the file is damaged, --resume will refuse it once it changes: fix it and start over with --restart")
+    } else {
+        err
+    }
 }
 
 /// Where a target kind's rows go, for messages.

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use sha2::{Digest as _, Sha256};
 
 use super::checkpoint::{self, Files, Identity, State};
-use super::input::{push_csv_field, Layout, Reject, Window};
+use super::input::{printable, push_csv_field, Layout, Reject, Window};
 use super::progress::Counters;
 use super::{BatchFormat, BatchOptions, Stop};
 
@@ -68,8 +69,11 @@ pub struct Written {
 pub struct Writer {
     out: Sink,
     out_bytes: u64,
+    /// SHA-256 of the `out_bytes` written so far (the checkpoint records it).
+    out_hash: Sha256,
     rejects: Option<Sink>,
     rejects_bytes: u64,
+    rejects_hash: Sha256,
     next: u64,
     pending: BTreeMap<u64, Done>,
     window: Arc<Window>,
@@ -100,14 +104,31 @@ pub fn csv_header(layout: &Layout, classes: &[String]) -> String {
 pub const REJECTS_HEADER: &str = "line,column,reason,input\n";
 
 fn open_resumed(path: &PathBuf, len: u64) -> anyhow::Result<File> {
-    let mut f = OpenOptions::new()
+    let f = OpenOptions::new()
         .write(true)
         .open(path)
         .with_context(|| format!("cannot open {}", path.display()))?;
+    truncated(f, path, len)
+}
+
+fn truncated(mut f: File, path: &std::path::Path, len: u64) -> anyhow::Result<File> {
     f.set_len(len)
         .with_context(|| format!("cannot truncate {}", path.display()))?;
     f.seek(SeekFrom::End(0))?;
     Ok(f)
+}
+
+/// The partial output through the handle that holds its lock (a duplicate shares the lock).
+fn partial_handle(files: &Files, path: &PathBuf, len: u64) -> anyhow::Result<File> {
+    match &files.partial_lock {
+        Some(lock) => {
+            let f = lock
+                .try_clone()
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            truncated(f, path, len)
+        }
+        None => open_resumed(path, len),
+    }
 }
 
 impl Writer {
@@ -130,14 +151,14 @@ impl Writer {
             (Some(p), Some(state)) => (
                 Sink::File(BufWriter::with_capacity(
                     256 * 1024,
-                    open_resumed(p, state.out_bytes)?,
+                    partial_handle(files, p, state.out_bytes)?,
                 )),
                 state.out_bytes,
             ),
             (Some(p), None) => (
                 Sink::File(BufWriter::with_capacity(
                     256 * 1024,
-                    File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+                    partial_handle(files, p, 0)?,
                 )),
                 0,
             ),
@@ -146,10 +167,17 @@ impl Writer {
                 0,
             ),
         };
+        // Running hashes of what the checkpoints vouch for; on resume, from the verified
+        // prefixes.
+        let (mut out_hash, mut rejects_hash) = files
+            .hashes
+            .clone()
+            .unwrap_or_else(|| (Sha256::new(), Sha256::new()));
         if resume.is_none() {
             out.writer()
                 .write_all(header.as_bytes())
                 .context("cannot write the output")?;
+            out_hash.update(header.as_bytes());
             out_bytes = header.len() as u64;
         }
         let (rejects, rejects_bytes) = match (&files.rejects, resume) {
@@ -165,6 +193,7 @@ impl Writer {
                     File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
                 );
                 w.write_all(REJECTS_HEADER.as_bytes())?;
+                rejects_hash.update(REJECTS_HEADER.as_bytes());
                 (Some(Sink::File(w)), REJECTS_HEADER.len() as u64)
             }
             (None, _) => (None, 0),
@@ -177,14 +206,18 @@ impl Writer {
                 rows_done: 0,
                 out_bytes: 0,
                 rejects_bytes: 0,
+                out_sha256: String::new(),
+                rejects_sha256: String::new(),
             }),
             _ => None,
         };
         let mut w = Writer {
             out,
             out_bytes,
+            out_hash,
             rejects,
             rejects_bytes,
+            rejects_hash,
             next: resume.map_or(0, |s| s.rows_done),
             pending: BTreeMap::new(),
             window,
@@ -205,6 +238,9 @@ impl Writer {
             .writer()
             .write_all(d.out.as_bytes())
             .context("cannot write the output")?;
+        if self.base.is_some() {
+            self.out_hash.update(d.out.as_bytes());
+        }
         self.out_bytes += d.out.len() as u64;
         for r in &d.rejects {
             match &mut self.rejects {
@@ -221,15 +257,22 @@ impl Writer {
                     sink.writer()
                         .write_all(line.as_bytes())
                         .context("cannot write the rejects")?;
+                    self.rejects_hash.update(line.as_bytes());
                     self.rejects_bytes += line.len() as u64;
                 }
                 None => {
+                    // Cells and server messages are text from outside: escaped for the
+                    // terminal.
                     let col = if r.column.is_empty() {
                         String::new()
                     } else {
-                        format!(", column {}", r.column)
+                        format!(", column {}", printable(&r.column))
                     };
-                    eprintln!("iris-cli: rejected line {}{col}: {}", r.line, r.reason);
+                    eprintln!(
+                        "iris-cli: rejected line {}{col}: {}",
+                        r.line,
+                        printable(&r.reason)
+                    );
                 }
             }
         }
@@ -254,6 +297,8 @@ impl Writer {
             rows_done: self.next,
             out_bytes: self.out_bytes,
             rejects_bytes: self.rejects_bytes,
+            out_sha256: hex::encode(self.out_hash.clone().finalize()),
+            rejects_sha256: hex::encode(self.rejects_hash.clone().finalize()),
             ..base.clone()
         };
         checkpoint::write_atomic(path, &state)

@@ -22,7 +22,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::hdrlog::HdrLogWriter;
+use super::hdrlog::{ClockBound, HdrLogWriter, RunInfo};
 use super::recorder::{ms, Measurements, Sample, Series};
 use super::report::{RunMeta, RunResult};
 use super::schedule::Schedule;
@@ -102,6 +102,11 @@ pub struct EngineConfig {
     pub progress: bool,
     /// `--retries`: failed attempts sent again, each measured from its own due time.
     pub retry: RetryPolicy,
+    pub connector: Connector,
+    /// `--start-at`: the wall-clock instant of the schedule's t0 (default: now).
+    pub start_at: Option<SystemTime>,
+    /// What the log's header says about this run (`report merge` checks copies against it).
+    pub run_info: RunInfo,
     /// A caller driving several runs (`capacity`): its stop requests and a look each second.
     pub control: Option<Control>,
 }
@@ -124,6 +129,7 @@ struct Shared {
     timeout: Duration,
     connect_timeout: Duration,
     retry: RetryPolicy,
+    connector: Connector,
     t0: Instant,
     /// Open loop: claims stop at this index (warmup requests + `--requests`).
     index_limit: Option<u64>,
@@ -137,6 +143,10 @@ struct Shared {
     first_send: AtomicU64,
     last_send: AtomicU64,
     shards: Vec<Mutex<Measurements>>,
+    /// The wall clock at t0, microseconds since the epoch, and the target's clock against
+    /// ours (see `ClockBound`).
+    t0_epoch_us: i64,
+    clock: ClockBound,
 }
 
 fn us(d: Duration) -> u64 {
@@ -154,6 +164,16 @@ struct Answer {
     detail: Detail,
     /// Error answers only: their headers (`Retry-After`).
     headers: Option<HeaderMap>,
+    /// The `Date` header, seconds since the epoch (the target's clock).
+    date: Option<u64>,
+}
+
+fn date_secs(headers: &HeaderMap) -> Option<u64> {
+    let v = headers.get(http::header::DATE)?.to_str().ok()?;
+    let t = httpdate::parse_http_date(v).ok()?;
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
 }
 
 fn transport_error(e: &reqwest::Error) -> Detail {
@@ -199,6 +219,11 @@ impl SignCache {
             .map_err(|_| Detail::OtherClient)?;
         let mut headers = HeaderMap::with_capacity(signed.headers.len());
         for (name, value) in &signed.headers {
+            // The connection writes it: `Host` on HTTP/1.1 (the signed value), `:authority`
+            // on HTTP/2, reqwest from the URL.
+            if name == "host" {
+                continue;
+            }
             if let (Ok(n), Ok(v)) = (
                 HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_str(value),
@@ -249,6 +274,7 @@ async fn exchange(
         .await
         .map_err(|e| transport_error(&e))?;
     let status = response.status().as_u16();
+    let date = date_secs(response.headers());
     let server_timing = response
         .headers()
         .get("server-timing")
@@ -261,14 +287,9 @@ async fn exchange(
         HeaderMap::new()
     };
     let body = response.bytes().await.map_err(|e| transport_error(&e))?;
-    Ok(answer(
-        target,
-        status,
-        headers,
-        server_timing,
-        &body,
-        sent_wall,
-    ))
+    let mut a = answer(target, status, headers, server_timing, &body, sent_wall);
+    a.date = date;
+    Ok(a)
 }
 
 /// Classify with the target's protocol. Only an answer that says the signature's time was off
@@ -291,34 +312,94 @@ fn answer(
         status,
         server_timing,
         detail,
+        date: date_secs(&headers),
         headers: (detail != Detail::Ok).then_some(headers),
     }
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>;
+type Body = http_body_util::Full<Bytes>;
 
-/// One worker's own HTTP/1.1 keep-alive connection to a plain-http loopback target (the
-/// emulator, a local mock): no pool to share or lock, as oha and wrk do it. Anything else
-/// (TLS, proxies, real AWS) goes through reqwest.
+enum Sender {
+    H1(hyper::client::conn::http1::SendRequest<Body>),
+    H2(hyper::client::conn::http2::SendRequest<Body>),
+}
+
+impl Sender {
+    fn is_closed(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+}
+
+/// How the engine opens its own connections (every target but those behind a proxy).
+#[derive(Clone)]
+pub struct Connector {
+    /// For `https://` targets: rustls with the platform's roots and `--ca-bundle`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub version: crate::client::HttpVersion,
+    /// Counters for the report.
+    pub opened: Arc<AtomicU64>,
+    pub tls_handshakes: Arc<AtomicU64>,
+}
+
+/// One worker's own connection to a target: HTTP/1.1 keep-alive, or HTTP/2 (negotiated by
+/// ALPN over TLS, or `--http2`), plain or TLS, with no pool to share or lock, as oha and wrk
+/// do it. Targets behind a proxy go through reqwest instead.
 struct Direct {
     addr: String,
+    server_name: Option<rustls::pki_types::ServerName<'static>>,
+    /// Origin-form path for HTTP/1.1; the absolute URI (`:authority`) for HTTP/2.
     path: http::Uri,
+    absolute: http::Uri,
+    /// `Host` on HTTP/1.1: exactly the value that was signed.
+    host: HeaderValue,
+    connector: Connector,
     sender: Option<Sender>,
 }
 
+/// A proxy variable that applies to `url` (then reqwest, which speaks proxies, is used).
+fn behind_proxy(url: &url::Url) -> bool {
+    if crate::client::is_loopback(url) {
+        return false;
+    }
+    let names: &[&str] = if url.scheme() == "https" {
+        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    };
+    names
+        .iter()
+        .any(|n| std::env::var_os(n).is_some_and(|v| !v.is_empty()))
+}
+
 impl Direct {
-    /// `Some` for `http://` URLs whose host is loopback.
-    fn for_url(url: &url::Url) -> Option<Direct> {
-        let loopback = match url.host()? {
-            url::Host::Ipv4(ip) => ip.is_loopback(),
-            url::Host::Ipv6(ip) => ip.is_loopback(),
-            url::Host::Domain(d) => d == "localhost",
+    /// `None` for targets behind a proxy, or https without a TLS configuration.
+    fn for_url(url: &url::Url, connector: &Connector) -> Option<Direct> {
+        if behind_proxy(url) {
+            return None;
+        }
+        let https = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            _ => return None,
         };
-        if url.scheme() != "http" || !loopback {
+        if https && connector.tls.is_none() {
             return None;
         }
         let host = url.host_str()?;
         let addr = format!("{host}:{}", url.port_or_known_default()?);
+        let server_name = if https {
+            let name = match url.host()? {
+                url::Host::Domain(d) => d.to_string(),
+                url::Host::Ipv4(ip) => ip.to_string(),
+                url::Host::Ipv6(ip) => ip.to_string(),
+            };
+            Some(rustls::pki_types::ServerName::try_from(name).ok()?)
+        } else {
+            None
+        };
         let path = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
@@ -326,13 +407,18 @@ impl Direct {
         Some(Direct {
             // `host_str` keeps an IPv6 literal's brackets, as a socket address string wants.
             addr,
+            server_name,
             path: path.parse().ok()?,
+            absolute: url.as_str().parse().ok()?,
+            host: HeaderValue::from_str(&crate::sign::host_header(url)).ok()?,
+            connector: connector.clone(),
             sender: None,
         })
     }
 
     async fn connect(&mut self, connect_timeout: Duration) -> Result<&mut Sender, Detail> {
-        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        if self.sender.as_ref().is_none_or(Sender::is_closed) {
             let stream = tokio::time::timeout(
                 connect_timeout,
                 tokio::net::TcpStream::connect(self.addr.as_str()),
@@ -341,11 +427,53 @@ impl Direct {
             .map_err(|_| Detail::Timeout)?
             .map_err(|_| Detail::Connection)?;
             let _ = stream.set_nodelay(true);
-            let (sender, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            self.connector.opened.fetch_add(1, Relaxed);
+            let version = self.connector.version;
+            let sender = match (&self.server_name, &self.connector.tls) {
+                (Some(name), Some(tls)) => {
+                    let tls = tokio_rustls::TlsConnector::from(tls.clone());
+                    let stream =
+                        tokio::time::timeout(connect_timeout, tls.connect(name.clone(), stream))
+                            .await
+                            .map_err(|_| Detail::Timeout)?
+                            .map_err(|_| Detail::Connection)?;
+                    self.connector.tls_handshakes.fetch_add(1, Relaxed);
+                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                    if h2 {
+                        let (s, conn) = hyper::client::conn::http2::handshake(
+                            TokioExecutor::new(),
+                            TokioIo::new(stream),
+                        )
+                        .await
+                        .map_err(|_| Detail::Connection)?;
+                        tokio::spawn(conn);
+                        Sender::H2(s)
+                    } else {
+                        let (s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                            .await
+                            .map_err(|_| Detail::Connection)?;
+                        tokio::spawn(conn);
+                        Sender::H1(s)
+                    }
+                }
+                _ if version == crate::client::HttpVersion::Http2 => {
+                    let (s, conn) = hyper::client::conn::http2::handshake(
+                        TokioExecutor::new(),
+                        TokioIo::new(stream),
+                    )
                     .await
                     .map_err(|_| Detail::Connection)?;
-            tokio::spawn(conn);
+                    tokio::spawn(conn);
+                    Sender::H2(s)
+                }
+                _ => {
+                    let (s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .map_err(|_| Detail::Connection)?;
+                    tokio::spawn(conn);
+                    Sender::H1(s)
+                }
+            };
             self.sender = Some(sender);
         }
         self.sender.as_mut().ok_or(Detail::Connection)
@@ -354,23 +482,35 @@ impl Direct {
     async fn exchange(
         &mut self,
         target: &BenchTarget,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         body: Bytes,
         connect_timeout: Duration,
         sent_wall: SystemTime,
     ) -> Result<Answer, Detail> {
         use http_body_util::BodyExt;
-        let path = self.path.clone();
+        let (path, absolute, host) = (self.path.clone(), self.absolute.clone(), self.host.clone());
         let sender = self.connect(connect_timeout).await?;
-        sender.ready().await.map_err(|_| Detail::Connection)?;
-        let mut request = http::Request::post(path)
-            .body(http_body_util::Full::new(body))
-            .map_err(|_| Detail::Connection)?;
-        *request.headers_mut() = headers;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|_| Detail::Connection)?;
+        let response = match sender {
+            Sender::H1(s) => {
+                s.ready().await.map_err(|_| Detail::Connection)?;
+                headers.insert(http::header::HOST, host);
+                let mut request = http::Request::post(path)
+                    .body(Body::new(body))
+                    .map_err(|_| Detail::Connection)?;
+                *request.headers_mut() = headers;
+                s.send_request(request).await
+            }
+            Sender::H2(s) => {
+                s.ready().await.map_err(|_| Detail::Connection)?;
+                let mut request = http::Request::post(absolute)
+                    .version(http::Version::HTTP_2)
+                    .body(Body::new(body))
+                    .map_err(|_| Detail::Connection)?;
+                *request.headers_mut() = headers;
+                s.send_request(request).await
+            }
+        }
+        .map_err(|_| Detail::Connection)?;
         let (parts, incoming) = response.into_parts();
         let body = incoming
             .collect()
@@ -409,7 +549,7 @@ async fn worker(
     let mut conns: Vec<Option<Direct>> = sh
         .targets
         .iter()
-        .map(|t| Direct::for_url(&t.signer.target.url))
+        .map(|t| Direct::for_url(&t.signer.target.url, &sh.connector))
         .collect();
     loop {
         if *stop.borrow() {
@@ -481,6 +621,10 @@ async fn worker(
             };
             let done = Instant::now();
             sh.in_flight.fetch_sub(1, Relaxed);
+            if let Some(Ok(Answer { date: Some(d), .. })) = &outcome {
+                let wall = |t: Instant| sh.t0_epoch_us + us(t - sh.t0) as i64;
+                sh.clock.observe(*d, wall(sent), wall(done));
+            }
             if warm {
                 sh.warmup_sent.fetch_add(1, Relaxed);
                 if outcome.is_none() {
@@ -603,10 +747,21 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
     let shards = (0..n_shards)
         .map(|_| Mutex::new(Measurements::new(&names)))
         .collect();
-    let started_wall = SystemTime::now();
-    let t0 = Instant::now();
+    // With --start-at, t0 is that wall-clock instant on the monotonic clock (copies on other
+    // machines share it through their synchronised wall clocks).
+    let (now_wall, now) = (SystemTime::now(), Instant::now());
+    let (started_wall, t0) = match cfg.start_at {
+        Some(at) => match at.duration_since(now_wall) {
+            Ok(ahead) => (at, now + ahead),
+            Err(e) => (at, now.checked_sub(e.duration()).unwrap_or(now)),
+        },
+        None => (now_wall, now),
+    };
+    let t0_epoch_us = started_wall
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
     let mut log = match &cfg.hdr_log {
-        Some(p) => Some(HdrLogWriter::create(p, started_wall)?),
+        Some(p) => Some(HdrLogWriter::create(p, started_wall, &cfg.run_info)?),
         None => None,
     };
     let (index_limit, target_rps) = match &cfg.plan.load {
@@ -646,6 +801,7 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         timeout: cfg.timeout,
         connect_timeout: cfg.connect_timeout,
         retry: cfg.retry,
+        connector: cfg.connector.clone(),
         t0,
         index_limit,
         next: AtomicU64::new(0),
@@ -656,9 +812,23 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         first_send: AtomicU64::new(u64::MAX),
         last_send: AtomicU64::new(0),
         shards,
+        t0_epoch_us,
+        clock: ClockBound::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let (abort_tx, abort_rx) = watch::channel(false);
+    let mut interrupted = false;
+    if t0 > Instant::now() {
+        // Nothing is due before t0 (the pacer waits too); a closed loop starts then.
+        tokio::select! {
+            _ = tokio::time::sleep_until(t0) => {}
+            sig = signals.recv() => {
+                interrupted = true;
+                crate::warn!("interrupted ({sig}) before the start: nothing sent");
+                let _ = stop_tx.send(true);
+            }
+        }
+    }
     let mut set = tokio::task::JoinSet::new();
     for id in 0..cfg.plan.workers {
         set.spawn(worker(sh.clone(), id, stop_rx.clone(), abort_rx.clone()));
@@ -677,7 +847,6 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         monitor.map(|m| (m, early_tx)),
     ));
 
-    let mut interrupted = false;
     // Requests due before the end may still go out late (and are measured from their due
     // time) for a grace period; then the run stops, whatever is queued or in flight.
     let hard_stop = cfg
@@ -765,6 +934,8 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         warmup_requests: sh.warmup_sent.load(Relaxed),
         interrupted,
         concurrency: cfg.plan.workers,
+        connections_opened: sh.connector.opened.load(Relaxed),
+        tls_handshakes: sh.connector.tls_handshakes.load(Relaxed),
         unsent: match &cfg.plan.load {
             Load::Open(schedule) if !interrupted => {
                 // Without an end the request count ends the run (a Poisson schedule is not
@@ -784,7 +955,7 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         },
     };
     if let Some(log) = log {
-        log.finish(&meta, &totals)?;
+        log.finish(&meta, &totals, sh.clock.get())?;
     }
     Ok(RunResult {
         meta,

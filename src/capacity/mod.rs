@@ -156,8 +156,25 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn engine(&self, plan: Plan, monitor: Option<worker::MonitorFn>) -> EngineConfig {
+    fn engine(
+        &self,
+        plan: Plan,
+        monitor: Option<worker::MonitorFn>,
+        schedule: String,
+    ) -> EngineConfig {
         let http = &self.opts.load.http;
+        let run_info = crate::bench::hdrlog::RunInfo {
+            target: self
+                .prepared
+                .targets
+                .iter()
+                .map(|t| t.signer.target.url.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            schedule,
+            start_at_epoch: None,
+            copy: None,
+        };
         EngineConfig {
             plan,
             targets: self.prepared.targets.clone(),
@@ -176,6 +193,9 @@ impl Ctx<'_> {
                 interrupt: self.interrupt.clone(),
                 monitor: monitor.unwrap_or_else(|| Box::new(|_, _| false)),
             }),
+            connector: self.prepared.connector.clone(),
+            start_at: None,
+            run_info,
         }
     }
 
@@ -188,7 +208,9 @@ impl Ctx<'_> {
             Some(ESTIMATE_FOR),
             None,
         );
-        let run = worker::run(self.engine(plan, None)).await?;
+        let run =
+            worker::run(self.engine(plan, None, format!("--concurrency {workers} --duration 1s")))
+                .await?;
         let r = Report::build(&run);
         let m = &run.totals;
         if m.ok == 0 && !run.meta.interrupted {
@@ -252,7 +274,15 @@ impl Ctx<'_> {
             })
         };
         let cpu0 = judge::cpu_sample();
-        let run = worker::run(self.engine(plan, Some(monitor))).await?;
+        let run = worker::run(self.engine(
+            plan,
+            Some(monitor),
+            format!(
+                "capacity probe --rps {rate} --duration {}s",
+                length.as_secs_f64()
+            ),
+        ))
+        .await?;
         let cpu_busy = judge::cpu_busy(cpu0, judge::cpu_sample());
         let mut report = Report::build(&run);
         report.thresholds = bench_report::check(&opts.slo, &run, &report);

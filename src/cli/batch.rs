@@ -158,11 +158,7 @@ impl BatchArgs {
             .rejects
             .clone()
             .or_else(|| args.out.as_ref().map(|o| with_suffix(o, ".rejects.csv")));
-        if let (Some(out), Some(rej)) = (&args.out, &rejects) {
-            if out == rej {
-                return Err(CliError::usage("--rejects must differ from --out"));
-            }
-        }
+        // Which files may not be the same is batch::paths::check_distinct's one check.
         let extra_headers = args.http.extra_headers()?;
         let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let opts = BatchOptions {

@@ -812,6 +812,9 @@ fn refused_requests_are_split_and_a_feature_count_error_stops_the_run() {
         assert_eq!(stats.requests, 3, "{stats:?}");
         assert!(r.stderr.contains("2 split"), "{}", r.stderr);
         assert!(!env.path("out.csv").exists());
+        // Resuming would refuse the changed --features: the hint says --restart.
+        assert!(!r.stderr.contains("--resume"), "{}", r.stderr);
+        assert!(r.stderr.contains("--restart"), "{}", r.stderr);
     }
 }
 
@@ -858,4 +861,368 @@ fn default_features_skip_ids_and_a_feature_count_mismatch_stops_the_run() {
         sent < 50,
         "the run went on after the first feature-count error: {sent} requests"
     );
+}
+
+/// Issue 11, item 1: no file a run writes may be its input or another of its files; refused
+/// (exit 2, naming both) before anything is opened for writing.
+#[test]
+fn a_run_never_writes_over_its_input_or_one_of_its_own_files() {
+    let env = Env::new();
+    let emu = Emulator::start_in_thread(EmulatorConfig::default()).unwrap();
+    let (text, _) = id_csv(50);
+    env.write("in.csv", &text);
+    std::fs::hard_link(env.path("in.csv"), env.path("hard.csv")).unwrap();
+    std::fs::create_dir(env.path("outdir")).unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--rejects", "in.csv"], "--rejects in.csv is the input in.csv"),
+        (&["--out", "in.csv"], "--out in.csv is the input in.csv"),
+        (&["--out", "./sub/../in.csv"], "is the input in.csv"),
+        (&["--out", "hard.csv"], "--out hard.csv is the input in.csv"),
+        (&["--out", "x", "--rejects", "in.csv"], "--rejects in.csv is the input"),
+        (
+            &["--out", "out.csv", "--rejects", "out.csv.partial"],
+            "--out's partial file (FILE.partial) out.csv.partial and --rejects out.csv.partial are the same file",
+        ),
+        (
+            &["--out", "out.csv", "--rejects", "out.csv"],
+            "--out out.csv and --rejects out.csv are the same file",
+        ),
+        (
+            &["--out", "out.csv", "--rejects", "out.csv.checkpoint"],
+            "are the same file",
+        ),
+        (&["--out", "in"], "--out's partial file (FILE.partial) in.partial"),
+        (&["--out", "outdir"], "--out outdir is a directory"),
+        (&["--out", "o.csv", "--rejects", "outdir"], "--rejects outdir is a directory"),
+    ];
+    std::fs::create_dir(env.path("sub")).unwrap();
+    env.write("in.partial", "precious\n");
+    for (more, want) in cases {
+        let input = if more.contains(&"in") {
+            "in.partial"
+        } else {
+            "in.csv"
+        };
+        let mut a = vec![input];
+        a.extend_from_slice(more);
+        let r = run(env.iris().args(args(api_args(&emu), &a)));
+        assert_eq!(r.code, 2, "{more:?}: {}", r.stderr);
+        let want = want.replace("the input in.csv", &format!("the input {input}"));
+        assert!(r.stderr.contains(&want), "{more:?}: {}", r.stderr);
+        assert_eq!(std::fs::read_to_string(env.path("in.csv")).unwrap(), text);
+        assert_eq!(
+            std::fs::read_to_string(env.path("in.partial")).unwrap(),
+            "precious\n"
+        );
+        assert!(!env.path("out.csv").exists() && !env.path("out.csv.partial").exists());
+    }
+    // Standard input redirected from the file named by --out.
+    let out = env
+        .std_cmd()
+        .args(args(api_args(&emu), &["-", "--out", "in.csv"]))
+        .stdin(std::fs::File::open(env.path("in.csv")).unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--out in.csv is the input (standard input)"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(env.path("in.csv")).unwrap(), text);
+    // Nothing was sent: every refusal came before the run.
+    assert_eq!(emu.stats().requests, 0);
+}
+
+fn resume_args(emu: &Emulator) -> Vec<String> {
+    args(
+        api_args(emu),
+        &[
+            "in.csv",
+            "--features",
+            "2,3,4,5",
+            "--out",
+            "out.csv",
+            "--resume",
+        ],
+    )
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// Issue 11, item 5: a checkpoint vouches for the exact bytes of the output and rejects
+/// prefixes; a hand-edited one (or edited files) is refused instead of dropping, repeating or
+/// splicing rows or losing the header.
+#[test]
+fn resume_refuses_an_edited_checkpoint_or_edited_files() {
+    let env = Env::new();
+    let emu = slow_emulator();
+    let (mut text, rows) = id_csv(2000);
+    // One bad row, so the rejects file has content too.
+    text.push_str("bad,1,x,3,4\n");
+    env.write("in.csv", &text);
+    let mut child = start_mid_way(&env, &emu, &[]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let cp_path = env.path("out.csv.checkpoint");
+    let original = std::fs::read_to_string(&cp_path).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let done = state["rows_done"].as_u64().unwrap();
+    let out_bytes = state["out_bytes"].as_u64().unwrap();
+    assert!(state["out_sha256"].is_string(), "{original}");
+    let partial = std::fs::read(env.path("out.csv.partial")).unwrap();
+    let prefix = &partial[..out_bytes as usize];
+    // The start of the last row the checkpoint vouches for: cutting there drops one row.
+    let last_row = prefix[..prefix.len() - 1]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .unwrap()
+        + 1;
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = state.clone();
+        f(&mut v);
+        std::fs::write(&cp_path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    };
+    let refused = |want: &str| {
+        let r = run(env.iris().args(resume_args(&emu)));
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stderr.contains("cannot resume: "), "{}", r.stderr);
+        assert!(r.stderr.contains(want), "{want}: {}", r.stderr);
+        assert!(r.stderr.contains("--restart"), "{}", r.stderr);
+    };
+    // More rows done than the files hold (rows would be dropped), and fewer (repeated).
+    edit(&|v| v["rows_done"] = (done + 10).into());
+    refused(&format!("the checkpoint says {} rows are done", done + 10));
+    edit(&|v| v["rows_done"] = (done - 10).into());
+    refused("rows are done but");
+    // A shorter output prefix: one row spliced out.
+    edit(&|v| v["out_bytes"] = (last_row as u64).into());
+    refused("are not what the checkpoint recorded");
+    // ... even with the hash and the row count made to match it.
+    edit(&|v| {
+        v["out_bytes"] = (last_row as u64).into();
+        v["out_sha256"] = sha256_hex(&prefix[..last_row]).into();
+        v["rows_done"] = (done - 1).into();
+    });
+    let r = run(env.iris().args(resume_args(&emu)));
+    // That is a consistent, shorter checkpoint: resuming from it is correct (exit 7: the bad
+    // last row is rejected).
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    let want = expected_output(&rows[..2000]);
+    assert_eq!(std::fs::read_to_string(env.path("out.csv")).unwrap(), want);
+    // A lost header: an empty prefix that claims to be complete.
+    let mut child = {
+        std::fs::remove_file(env.path("out.csv")).unwrap();
+        start_mid_way(&env, &emu, &["--restart"])
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let original = std::fs::read_to_string(&cp_path).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = state.clone();
+        f(&mut v);
+        std::fs::write(&cp_path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    };
+    edit(&|v| {
+        v["out_bytes"] = 0.into();
+        v["out_sha256"] = sha256_hex(b"").into();
+        v["rows_done"] = 0.into();
+    });
+    refused("does not start with the output header");
+    // The rejects prefix is vouched for too.
+    edit(&|v| v["rejects_bytes"] = 0.into());
+    refused("out.csv.rejects.csv are not what the checkpoint recorded");
+    // An edited output byte inside the prefix.
+    std::fs::write(&cp_path, &original).unwrap();
+    let good = std::fs::read(env.path("out.csv.partial")).unwrap();
+    let mut bytes = good.clone();
+    let i = bytes.len() / 2;
+    bytes[i] = if bytes[i] == b'0' { b'1' } else { b'0' };
+    std::fs::write(env.path("out.csv.partial"), &bytes).unwrap();
+    refused("out.csv.partial are not what the checkpoint recorded");
+    // Unchanged, it resumes byte for byte.
+    std::fs::write(env.path("out.csv.partial"), &good).unwrap();
+    let r = run(env.iris().args(resume_args(&emu)));
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(env.path("out.csv")).unwrap(), want);
+    let rejects = std::fs::read_to_string(env.path("out.csv.rejects.csv")).unwrap();
+    assert_eq!(rejects.lines().count(), 2, "{rejects}");
+}
+
+/// Issue 11, item 6: a second run writing the same --out while one runs fails at once (the
+/// first holds an exclusive lock on FILE.partial), whatever its flags; the first is unharmed.
+#[test]
+fn a_second_run_into_the_same_out_fails_at_once() {
+    let env = Env::new();
+    let emu = slow_emulator();
+    let (text, rows) = id_csv(2000);
+    env.write("in.csv", &text);
+    let child = start_mid_way(&env, &emu, &[]);
+    for extra in [&[][..], &["--restart"], &["--resume"]] {
+        let started = Instant::now();
+        let r = run(env
+            .iris()
+            .args(args(
+                api_args(&emu),
+                &["in.csv", "--features", "2,3,4,5", "--out", "out.csv"],
+            ))
+            .args(extra));
+        assert_eq!(r.code, 1, "{extra:?}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("another iris-cli batch is writing out.csv (out.csv.partial is locked)"),
+            "{extra:?}: {}",
+            r.stderr
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path("out.csv")).unwrap(),
+        expected_output(&rows)
+    );
+}
+
+/// Issue 11, item 10: reject line numbers are physical lines whatever the line ending (CRLF,
+/// CR only, LF), quoted line breaks included.
+#[test]
+fn reject_line_numbers_are_right_for_crlf_cr_and_lf_files() {
+    let env = Env::new();
+    let emu = Emulator::start_in_thread(EmulatorConfig::default()).unwrap();
+    let lines = [
+        "id,a,b,c,d",
+        "ok1,5.1,3.5,1.4,0.2",
+        "bad,5.1,x,1.4,0.2",
+        "\"multi",
+        "line\",5.1,3.5,1.4,0.2",
+        "short,1",
+        "ok2,6.6,3.0,4.4,1.4",
+    ];
+    for (name, eol) in [("lf", "\n"), ("crlf", "\r\n"), ("cr", "\r")] {
+        let file = format!("{name}.csv");
+        env.write(&file, &(lines.join(eol) + eol));
+        let rejects = format!("{name}.rejects.csv");
+        let r = run(env
+            .iris()
+            .args(args(api_args(&emu), &[&file, "--rejects", &rejects])));
+        assert_eq!(r.code, 7, "{name}: {}", r.stderr);
+        let got = std::fs::read_to_string(env.path(&rejects)).unwrap();
+        let got: Vec<&str> = got
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        assert_eq!(got, ["3", "6"], "{name}");
+        // The quoted line break is kept in the output, and the rows around it are scored.
+        assert_eq!(
+            r.stdout.matches("setosa,0,").count() + r.stdout.matches("versicolor,1,").count(),
+            3,
+            "{name}: {}",
+            r.stdout
+        );
+    }
+}
+
+/// Issue 11 item 13: a damaged gzip input stops the run with the line it reached and what
+/// resuming can do; the rows before it are checkpointed.
+#[test]
+fn a_truncated_gzip_input_names_the_line_and_says_how_to_go_on() {
+    let env = Env::new();
+    let emu = Emulator::start_in_thread(EmulatorConfig::default()).unwrap();
+    let (text, _) = id_csv(20_000);
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(text.as_bytes()).unwrap();
+    let gz = enc.finish().unwrap();
+    std::fs::write(env.path("in.csv.gz"), &gz[..gz.len() / 2]).unwrap();
+    let r = run(env.iris().args(args(
+        api_args(&emu),
+        &["in.csv.gz", "--features", "2,3,4,5", "--out", "out.csv"],
+    )));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let line: u64 = r
+        .stderr
+        .split("cannot read in.csv.gz near line ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", r.stderr));
+    assert!(line > 1000 && line < 20_000, "{line}: {}", r.stderr);
+    assert!(r.stderr.contains("--resume"), "{}", r.stderr);
+    assert!(r.stderr.contains("--restart"), "{}", r.stderr);
+    let done = rows_done(&env.path("out.csv.checkpoint")).unwrap();
+    assert!(done > 0 && done < line, "{done}");
+}
+
+/// Issue 11 item 13: a pass-through cell that is not UTF-8 is rejected with its column (it
+/// used to become U+FFFD in the output), and cells printed on stderr are escaped (an ANSI
+/// sequence in a cell used to reach the terminal raw).
+#[test]
+fn non_utf8_pass_through_cells_are_rejected_and_printed_cells_are_escaped() {
+    let env = Env::new();
+    let emu = Emulator::start_in_thread(EmulatorConfig::default()).unwrap();
+    let mut data = b"id,a,b,c,d\nok1,5.1,3.5,1.4,0.2\n".to_vec();
+    data.extend_from_slice(b"caf\xe9,5.1,3.5,1.4,0.2\n");
+    data.extend_from_slice(b"esc,\x1b[31mred\x1b]0;pwned\x07,3.5,1.4,0.2\n");
+    std::fs::write(env.path("in.csv"), &data).unwrap();
+    let out = env
+        .std_cmd()
+        .args(args(api_args(&emu), &["in.csv"]))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert!(!out.stdout.contains(&0xef), "U+FFFD in the output");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    assert!(
+        stderr.contains("rejected line 3, column id: not valid UTF-8"),
+        "{stderr}"
+    );
+    assert!(
+        !out.stderr.contains(&0x1b) && !out.stderr.contains(&0x07),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            r"rejected line 4, column a: '\u{1b}[31mred\u{1b}]0;pwned\u{7}' is not a number"
+        ),
+        "{stderr}"
+    );
+}
+
+/// The lock on FILE.partial creates the file; a run refused before writing leaves none.
+#[test]
+fn a_refused_run_leaves_no_partial_file() {
+    let env = Env::new();
+    let emu = Emulator::start_in_thread(EmulatorConfig::default()).unwrap();
+    let r = run(env
+        .iris()
+        .args(args(api_args(&emu), &["missing.csv", "--out", "out.csv"])));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let r = run(env.iris().args(args(
+        api_args(&emu),
+        &["missing.csv", "--out", "out.csv", "--resume"],
+    )));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    env.write("in.csv", "a,b\n1,2\n");
+    let r = run(env.iris().args(args(
+        api_args(&emu),
+        &["in.csv", "--out", "out.csv", "--features", "nope"],
+    )));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let left: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("out.csv"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

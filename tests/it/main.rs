@@ -9,6 +9,10 @@
 mod common;
 mod harness;
 mod mock;
+// The fuzz targets' bodies (cargo fuzz builds them too), for the corpus replay and the
+// property tests.
+#[path = "../../fuzz/harness.rs"]
+mod fuzz_harness;
 
 mod batch;
 mod bench;
@@ -16,7 +20,11 @@ mod capacity;
 mod cli;
 mod deploy;
 mod emulator_http;
+mod fuzz_corpus;
+mod hardening;
+mod https;
 mod model_reference;
+mod properties;
 mod signing;
 mod sigv4_suite;
 mod wire;
