@@ -136,8 +136,26 @@ fn lambda_concurrency_4_at_20ms_is_about_200_rps() {
         .run()
         .json();
     let max = rps(&v);
-    eprintln!("lambda 4 x 20ms: max_rps {max} in {:?}", t.elapsed());
-    assert!((170.0..=210.0).contains(&max), "{max}: {v:#}");
+    let lambda_ms = &v["at_max"]["hops"]["lambda"];
+    let (p50, mean) = (
+        lambda_ms["p50"].as_f64().unwrap(),
+        lambda_ms["mean"].as_f64().unwrap(),
+    );
+    eprintln!(
+        "lambda 4 x 20ms: max_rps {max} in {:?} (lambda p50 {p50} ms, mean {mean} ms)",
+        t.elapsed()
+    );
+    // Little's law, from what the Lambda hop measured: 4 environments busy at most, and
+    // (with under 1% refused) most of the time.
+    let busy = max * mean / 1000.0;
+    assert!((2.8..=4.1).contains(&busy), "{max} x {mean} ms = {busy}: {v:#}");
+    // The range, where the 20 ms sleep takes 20 ms: on an overloaded machine the
+    // emulator's own timers stretch it (its p50 says so) and the capacity falls with it.
+    if p50 <= 22.0 {
+        assert!((170.0..=210.0).contains(&max), "{max}: {v:#}");
+    } else {
+        eprintln!("lambda p50 {p50} ms > 22 ms: this machine is overloaded; 170-210 not asserted");
+    }
     assert_eq!(v["limited_by"], "errors", "{v:#}");
     // Little's law back: max_rps x the Lambda p99 is about the 4 environments.
     let lambda = v["settings"]["lambda_reserved_concurrency"]["value"]
