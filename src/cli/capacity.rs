@@ -85,7 +85,7 @@ pub struct CapacityArgs {
 impl CapacityArgs {
     pub fn options(&self) -> Result<CapacityOptions, CliError> {
         let mut slo = report::parse_thresholds(&self.slo)
-            .map_err(|e| CliError::usage(format!("--slo: {}", e.replace("--fail-if", "--slo"))))?;
+            .map_err(|e| CliError::usage(e.replace("--fail-if", "--slo")))?;
         if !slo.iter().any(|t| t.is_errors()) {
             slo.extend(report::parse_thresholds("errors<1%").expect("a valid default"));
         }
