@@ -50,6 +50,8 @@ pub enum PayloadSource {
     Data(String),
     /// `--body-file` ('-' for standard input).
     BodyFile(PathBuf),
+    /// `--body` (or a Postman request's body): raw bytes.
+    Body(Vec<u8>),
     /// `--payload-csv`: one request per row.
     PayloadCsv(PathBuf),
     /// One iris row.
@@ -116,60 +118,10 @@ enum Payload {
     Raw(Vec<u8>),
 }
 
-/// Read `--payload-csv`: one request per row; cells must be numbers or empty; a first row
-/// with non-numeric cells is a header and skipped.
-pub fn read_payload_csv(path: &Path) -> Result<Vec<String>, CliError> {
-    let file = std::fs::File::open(path).map_err(|e| {
-        CliError::usage(format!("cannot read --payload-csv {}: {e}", path.display()))
-    })?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(std::io::BufReader::new(file));
-    let mut rows = Vec::new();
-    let mut width = None;
-    for (n, rec) in rdr.records().enumerate() {
-        let line = n + 1;
-        let rec = rec.map_err(|e| {
-            CliError::usage(format!("--payload-csv {}:{line}: {e}", path.display()))
-        })?;
-        if rec.iter().all(|c| c.trim().is_empty()) {
-            continue;
-        }
-        let bad = rec
-            .iter()
-            .position(|c| !c.trim().is_empty() && c.trim().parse::<f64>().is_err());
-        if let Some(col) = bad {
-            if rows.is_empty() && width.is_none() {
-                width = Some(rec.len());
-                continue; // header
-            }
-            return Err(CliError::usage(format!(
-                "--payload-csv {}:{line}, column {}: '{}' is not a number",
-                path.display(),
-                col + 1,
-                rec.get(col).unwrap_or_default().trim()
-            )));
-        }
-        match width {
-            Some(w) if w != rec.len() => {
-                return Err(CliError::usage(format!(
-                    "--payload-csv {}:{line}: {} columns, expected {w}",
-                    path.display(),
-                    rec.len()
-                )))
-            }
-            _ => width = Some(rec.len()),
-        }
-        rows.push(rec.iter().map(str::trim).collect::<Vec<_>>().join(","));
-    }
-    if rows.is_empty() {
-        return Err(CliError::usage(format!(
-            "--payload-csv {}: no data rows",
-            path.display()
-        )));
-    }
-    Ok(rows)
+/// Read `--payload-csv`: one request per row, its feature columns only (the rule `batch`
+/// uses, `columns`); the note says which columns were left out.
+pub fn read_payload_csv(path: &Path) -> Result<(Vec<String>, Option<String>), CliError> {
+    crate::columns::payload_rows(path)
 }
 
 fn bodies(payload: &Payload, protocol: &dyn Protocol) -> Vec<Bytes> {
@@ -317,11 +269,19 @@ async fn sagemaker_session(
 }
 
 /// Open the sessions (one per target), encode the bodies, check that signing works.
-pub async fn prepare(opts: &LoadTarget) -> anyhow::Result<Prepared> {
+/// `quiet` silences the note on which `--payload-csv` columns were sent.
+pub async fn prepare(opts: &LoadTarget, quiet: bool) -> anyhow::Result<Prepared> {
     let payload = match &opts.payload {
         PayloadSource::Data(d) => Payload::Rows(crate::predict::parse_rows(d)?),
         PayloadSource::BodyFile(p) => Payload::Raw(crate::predict::read_body_file(p)?),
-        PayloadSource::PayloadCsv(p) => Payload::Rows(read_payload_csv(p)?),
+        PayloadSource::Body(b) => Payload::Raw(b.clone()),
+        PayloadSource::PayloadCsv(p) => {
+            let (rows, note) = read_payload_csv(p)?;
+            if let (Some(note), false) = (note, quiet) {
+                eprintln!("iris-cli: {}: {note}", p.display());
+            }
+            Payload::Rows(rows)
+        }
         PayloadSource::Default => Payload::Rows(vec!["5.1,3.5,1.4,0.2".into()]),
     };
     let mut target_opts = opts.target.clone();
@@ -409,7 +369,7 @@ pub async fn prepare(opts: &LoadTarget) -> anyhow::Result<Prepared> {
 /// `iris-cli bench`.
 pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
     let start_at = start_instant(&opts)?;
-    let prepared = prepare(&opts.load).await?;
+    let prepared = prepare(&opts.load, opts.quiet).await?;
     let progress = !opts.quiet && std::io::stderr().is_terminal();
     let targets = prepared.targets.clone();
     let run_info = hdrlog::RunInfo {
@@ -526,23 +486,6 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn payload_csv_rows_header_and_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("p.csv");
-        std::fs::write(&p, "sl,sw,pl,pw\n5.1,3.5,1.4,0.2\n\n6.6, 3.0,4.4,1.4\n").unwrap();
-        assert_eq!(
-            read_payload_csv(&p).unwrap(),
-            vec!["5.1,3.5,1.4,0.2", "6.6,3.0,4.4,1.4"]
-        );
-        std::fs::write(&p, "5.1,3.5,1.4,0.2\n6.6,x,4.4,1.4\n").unwrap();
-        let e = read_payload_csv(&p).unwrap_err().to_string();
-        assert!(e.contains("p.csv:2, column 2: 'x'"), "{e}");
-        std::fs::write(&p, "5.1,3.5,1.4,0.2\n6.6,4.4,1.4\n").unwrap();
-        let e = read_payload_csv(&p).unwrap_err().to_string();
-        assert!(e.contains("p.csv:2: 3 columns, expected 4"), "{e}");
-    }
 
     #[test]
     fn the_first_copy_at_the_start_file_sets_everyones_start() {

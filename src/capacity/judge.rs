@@ -144,6 +144,9 @@ pub fn trend(seconds: &[Second], probe_s: f64, median_ms: f64) -> Trend {
 pub struct Facts {
     pub target_rps: f64,
     pub achieved_rps: f64,
+    /// Requests sent over requests scheduled: whether the rate was delivered (a count, so
+    /// one late last send does not move it as it moves (n-1)/(last-first) on a short probe).
+    pub sent_share: f64,
     pub lag_p99_ms: f64,
     pub max_lag_ms: f64,
     /// Mean requests in flight (achieved rate x mean service time) over the slots.
@@ -168,11 +171,7 @@ pub const FREE_SLOTS: f64 = 0.5;
 /// Pass (None) or the limit and the reasons, most telling first.
 pub fn verdict(f: &Facts) -> Option<(Limit, Vec<String>)> {
     let mut why = Vec::new();
-    let ratio = if f.target_rps > 0.0 {
-        f.achieved_rps / f.target_rps
-    } else {
-        1.0
-    };
+    let ratio = f.sent_share;
     let late = f.lag_p99_ms > f.max_lag_ms;
     let short = ratio < MIN_ACHIEVED && f.stopped_early.is_none() && !f.interrupted;
     let starved = f.cpu_busy.is_some_and(|c| c >= BUSY_CPU) || f.slot_use < FREE_SLOTS;
@@ -188,10 +187,10 @@ pub fn verdict(f: &Facts) -> Option<(Limit, Vec<String>)> {
             _ => format!("{:.0}% of the slots were in use", f.slot_use * 100.0),
         };
         why.push(format!(
-            "the client is the limit: it sent {:.1} of {:.1} rps ({:.1}%), lag p99 {} (bound {}), and {cause}; the endpoint may take more",
-            f.achieved_rps,
-            f.target_rps,
+            "the client is the limit: it sent {:.1}% of the requests due at {:.1} rps (achieved {:.1} rps), lag p99 {} (bound {}), and {cause}; the endpoint may take more",
             ratio * 100.0,
+            f.target_rps,
+            f.achieved_rps,
             crate::bench::report::fmt_ms(f.lag_p99_ms),
             crate::bench::report::fmt_ms(f.max_lag_ms),
         ));
@@ -213,10 +212,10 @@ pub fn verdict(f: &Facts) -> Option<(Limit, Vec<String>)> {
     }
     if short {
         why.push(format!(
-            "achieved {:.1} of {:.1} rps ({:.1}% < 99%): every slot was busy, the endpoint did not keep up",
-            f.achieved_rps,
+            "sent {:.1}% (< 99%) of the requests due at {:.1} rps (achieved {:.1} rps): every slot was busy, the endpoint did not keep up",
+            ratio * 100.0,
             f.target_rps,
-            ratio * 100.0
+            f.achieved_rps,
         ));
         limit = limit.or(Some(Limit::Slo));
     } else if late {
@@ -309,6 +308,7 @@ mod tests {
         Facts {
             target_rps: 100.0,
             achieved_rps: 100.0,
+            sent_share: 1.0,
             lag_p99_ms: 0.2,
             max_lag_ms: 10.0,
             slot_use: 0.05,
@@ -335,6 +335,7 @@ mod tests {
         // Late with a busy CPU: the client, whatever else broke.
         let mut f = facts();
         f.achieved_rps = 60.0;
+        f.sent_share = 0.6;
         f.lag_p99_ms = 800.0;
         f.slot_use = 1.0;
         f.cpu_busy = Some(0.99);

@@ -296,6 +296,11 @@ impl Ctx<'_> {
         let facts = Facts {
             target_rps: rate,
             achieved_rps: report.achieved_rps,
+            sent_share: if planned == 0 {
+                1.0
+            } else {
+                (report.requests.sent as f64 / planned as f64).min(1.0)
+            },
             lag_p99_ms: report.latency_ms.lag.p99,
             max_lag_ms: opts.max_lag.as_secs_f64() * 1000.0,
             slot_use: report.achieved_rps * service_s / opts.max_in_flight.max(1) as f64,
@@ -367,7 +372,7 @@ fn say(quiet: bool, line: &str) {
 
 /// `iris-cli capacity`.
 pub async fn run(opts: CapacityOptions) -> anyhow::Result<Exit> {
-    let prepared = crate::bench::prepare(&opts.load).await?;
+    let prepared = crate::bench::prepare(&opts.load, opts.quiet).await?;
     let (int_tx, int_rx) = watch::channel(false);
     let mut signals = crate::signal::Signals::new()?;
     let forward = tokio::spawn(async move {

@@ -166,7 +166,12 @@ pub struct LoadTargetArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "payload_csv")]
     pub body_file: Option<PathBuf>,
 
-    /// Rotate over the rows of this CSV file (a header row is skipped).
+    /// Raw request body for every request, given inline (JSON for the API).
+    #[arg(long, conflicts_with_all = ["data", "body_file", "payload_csv"])]
+    pub body: Option<String>,
+
+    /// Rotate over the rows of this CSV file, sending its feature columns: a header row, its
+    /// id and label columns, and scikit-learn's label column are left out, as in `batch`.
     #[arg(long, value_name = "FILE")]
     pub payload_csv: Option<PathBuf>,
 
@@ -176,6 +181,9 @@ pub struct LoadTargetArgs {
 
     #[command(flatten)]
     pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub postman: super::PostmanArgs,
 
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -299,6 +307,22 @@ impl BenchArgs {
 }
 
 impl LoadTargetArgs {
+    /// `--postman-collection`/`--request`: the request's URL, headers, body and content type
+    /// fill what the command line left open.
+    pub fn apply_postman(&mut self) -> Result<(), CliError> {
+        if let Some(req) =
+            crate::postman::apply(&self.postman, &mut self.target, &mut self.http.headers)?
+        {
+            let given =
+                self.data.is_some() || self.body_file.is_some() || self.payload_csv.is_some();
+            if !given && self.body.is_none() {
+                self.body = req.body.map(|b| String::from_utf8_lossy(&b).into_owned());
+            }
+            self.content_type = self.content_type.take().or(req.content_type);
+        }
+        Ok(())
+    }
+
     pub fn options(&self) -> Result<LoadTarget, CliError> {
         if self.auth.secret_key_stdin
             && self.body_file.as_deref() == Some(std::path::Path::new("-"))
@@ -328,6 +352,8 @@ impl LoadTargetArgs {
                 ));
             }
             PayloadSource::BodyFile(p.clone())
+        } else if let Some(b) = &self.body {
+            PayloadSource::Body(b.clone().into_bytes())
         } else if let Some(p) = &self.payload_csv {
             PayloadSource::PayloadCsv(p.clone())
         } else {

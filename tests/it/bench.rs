@@ -574,11 +574,12 @@ fn four_copies_with_one_start_time_are_one_400_rps_schedule() {
     for q in ["p50", "p75", "p90", "p99", "p999", "max"] {
         let (m, s) = (response_ms(&merged, q), response_ms(&single, q));
         figures += &format!(" {q} {m:.3}/{s:.3}");
-        // Loopback latencies are ~1 ms. On a 2-core machine shared with builds, repeated
-        // single runs differ by up to ~1.5 ms at p50/p75; from p90 up, a scheduler stall in
-        // any of five processes moves the figure by 10-20 ms, so those are stated, not
-        // asserted. Gross errors (a wrong t0, averaged percentiles) are far larger.
-        if q == "p50" || q == "p75" {
+        // Loopback latencies are ~1 ms. On a 2-core machine shared with builds the median of
+        // repeated single runs moves by well under 1 ms; from p75 up, a scheduler stall in
+        // any of five processes moves a 4 s run's figure by 2-20 ms (p75 5.9 ms in one
+        // single run, 0.6-1.2 ms in the others), so those are stated, not asserted. Gross
+        // errors (a wrong t0, averaged percentiles) are far larger.
+        if q == "p50" {
             assert!(
                 (m - s).abs() <= 2.0,
                 "{q}: merged {m} ms, one process {s} ms"
