@@ -17,6 +17,15 @@ use crate::error::{CliError, Exit};
 use crate::protocol::Detail;
 use crate::sign::{self, Signed, Unsigned};
 
+/// `--http1.1` / `--http2` (as curl's); by default the version is negotiated (ALPN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpVersion {
+    #[default]
+    Negotiate,
+    Http1,
+    Http2,
+}
+
 /// Connection settings, free of clap types.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -24,11 +33,28 @@ pub struct HttpSettings {
     pub connect_timeout: Duration,
     pub ca_bundle: Option<PathBuf>,
     pub insecure: bool,
+    pub http_version: HttpVersion,
 }
 
-/// A reqwest client with rustls; proxies come from HTTP(S)_PROXY / NO_PROXY as usual.
-pub fn http_client(s: &HttpSettings) -> anyhow::Result<reqwest::Client> {
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            ca_bundle: None,
+            insecure: false,
+            http_version: HttpVersion::Negotiate,
+        }
+    }
+}
+
+/// A reqwest client with rustls for requests to `url`; proxies come from HTTP(S)_PROXY /
+/// NO_PROXY as usual, except for loopback. A plain-http target skips loading the platform's
+/// CA roots (nothing would use them).
+pub fn http_client(s: &HttpSettings, url: &url::Url) -> anyhow::Result<reqwest::Client> {
+    let https = url.scheme() == "https";
     let mut builder = reqwest::Client::builder()
+        .tls_built_in_root_certs(https)
         .timeout(s.timeout)
         .connect_timeout(s.connect_timeout)
         .user_agent(concat!("iris-cli/", env!("CARGO_PKG_VERSION")))
@@ -52,8 +78,17 @@ pub fn http_client(s: &HttpSettings) -> anyhow::Result<reqwest::Client> {
         }
     }
     if s.insecure {
-        eprintln!("iris-cli: warning: --insecure: TLS certificates are not verified");
+        crate::warn!("--insecure: TLS certificates are not verified");
         builder = builder.danger_accept_invalid_certs(true);
+    }
+    builder = match s.http_version {
+        HttpVersion::Negotiate => builder,
+        HttpVersion::Http1 => builder.http1_only(),
+        HttpVersion::Http2 => builder.http2_prior_knowledge(),
+    };
+    if is_loopback(url) {
+        // The local emulator or a test server: never through a proxy.
+        builder = builder.no_proxy();
     }
     builder.build().context("cannot build the HTTP client")
 }
@@ -206,6 +241,16 @@ impl Signer {
     }
 }
 
+/// 127.0.0.0/8, ::1 or localhost.
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 fn shift(t: SystemTime, ms: i64) -> SystemTime {
     let d = Duration::from_millis(ms.unsigned_abs());
     if ms >= 0 {
@@ -240,6 +285,11 @@ pub async fn send(
     };
     let mut headers = HeaderMap::with_capacity(signed.headers.len());
     for (name, value) in &signed.headers {
+        // Signed, but written by the HTTP layer from the same URL: `Host` on HTTP/1.1,
+        // `:authority` on HTTP/2 (a second host header is a 400 there).
+        if name.eq_ignore_ascii_case("host") {
+            continue;
+        }
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| usage(CliError::usage(format!("invalid header name '{name}'"))))?;
         let value = HeaderValue::from_str(value).map_err(|_| {
@@ -355,7 +405,7 @@ fn network_cli_error(err: &reqwest::Error, target: &Target) -> CliError {
             if root.is_empty() {
                 err.to_string()
             } else {
-                root
+                root.clone()
             }
         )
     };
@@ -363,6 +413,8 @@ fn network_cli_error(err: &reqwest::Error, target: &Target) -> CliError {
     let mut e = CliError::new(Exit::Network, format!("{} {what}", target.url));
     if err.is_timeout() {
         e = e.hint("raise --timeout, or check that the endpoint is up (a Lambda cold start can take seconds)");
+    } else if let Some(tls) = crate::tls::hint(&root).filter(|_| target.url.scheme() == "https") {
+        e = e.hint(tls);
     } else if err.is_connect() {
         e = e.hint(format!(
             "check that {host} is reachable (DNS, VPN, proxy settings HTTPS_PROXY/NO_PROXY)"

@@ -58,6 +58,7 @@ pub mod response;
 pub mod session;
 pub mod sign;
 pub mod signal;
+pub mod tls;
 
 use clap::CommandFactory;
 

@@ -204,7 +204,7 @@ pub async fn run(session: &Session, opts: &PredictOptions) -> anyhow::Result<Exi
         dry_run(&mut out, signer, &headers, &body)?;
         return Ok(Exit::Ok);
     }
-    let http = client::http_client(&opts.http)?;
+    let http = client::http_client(&opts.http, &signer.target.url)?;
     let verbose = opts.verbose;
     let mut observe = |signed: &crate::sign::Signed, ex: &Exchange| {
         if verbose {

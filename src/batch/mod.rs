@@ -188,7 +188,7 @@ pub async fn run(
     // Before anything is opened for writing (even --restart's removals).
     paths::check_distinct(&opts)?;
     let session = crate::session::Session::open(&target, &auth).await?;
-    let http = crate::client::http_client(&opts.http)?;
+    let http = crate::client::http_client(&opts.http, &session.signer.target.url)?;
     let started = Instant::now();
     let report = pipeline(&opts, session, http).await?;
     if opts.summary {

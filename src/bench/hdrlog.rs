@@ -549,6 +549,8 @@ fn merge_meta(metas: &[RunMeta], origin: f64) -> RunMeta {
         interrupted: metas.iter().any(|m| m.interrupted),
         concurrency: metas.iter().map(|m| m.concurrency).sum(),
         unsent: metas.iter().map(|m| m.unsent).sum(),
+        connections_opened: metas.iter().map(|m| m.connections_opened).sum(),
+        tls_handshakes: metas.iter().map(|m| m.tls_handshakes).sum(),
     }
 }
 
@@ -584,6 +586,8 @@ mod tests {
             warmup_requests: 0,
             interrupted: false,
             unsent: 0,
+            connections_opened: 0,
+            tls_handshakes: 0,
             concurrency: 8,
         }
     }

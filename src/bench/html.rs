@@ -280,6 +280,8 @@ mod tests {
                 warmup_requests: 0,
                 interrupted: false,
                 unsent: 0,
+                connections_opened: 0,
+                tls_handshakes: 0,
                 concurrency: 4,
             },
             totals: m,

@@ -270,8 +270,23 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
     for t in &targets {
         t.signer.sign(&t.headers, &t.bodies[0])?;
     }
-    let client = crate::client::http_client(&opts.http)?;
+    let client = crate::client::http_client(&opts.http, &targets[0].signer.target.url)?;
     let progress = !opts.quiet && std::io::stderr().is_terminal();
+    // TLS roots are loaded only when a target needs them.
+    let tls = if targets
+        .iter()
+        .any(|t| t.signer.target.url.scheme() == "https")
+    {
+        Some(crate::tls::client_config(&opts.http)?)
+    } else {
+        None
+    };
+    let connector = worker::Connector {
+        tls,
+        version: opts.http.http_version,
+        opened: Default::default(),
+        tls_handshakes: Default::default(),
+    };
     let run = worker::run(EngineConfig {
         plan: opts.plan.clone(),
         targets,
@@ -281,6 +296,7 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
         hdr_log: opts.hdr_log.clone(),
         progress,
         retry: RetryPolicy::new(opts.retries + 1, opts.max_retry_wait),
+        connector,
     })
     .await?;
     finish(

@@ -50,6 +50,12 @@ pub struct RunMeta {
     /// stop at `--duration` with the target unable to keep up).
     #[serde(default)]
     pub unsent: u64,
+    /// Connections the engine opened itself, and the TLS handshakes among them (reqwest's
+    /// pool, used behind a proxy, is not counted).
+    #[serde(default)]
+    pub connections_opened: u64,
+    #[serde(default)]
+    pub tls_handshakes: u64,
 }
 
 /// Everything needed to print a report.
@@ -119,6 +125,12 @@ pub struct Requests {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct Connections {
+    pub opened: u64,
+    pub tls_handshakes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct Latency {
     /// Completion - due time: what a user arriving on schedule saw.
     pub response: Percentiles,
@@ -162,6 +174,7 @@ pub struct Report {
     pub interrupted: bool,
     pub concurrency: usize,
     pub requests: Requests,
+    pub connections: Connections,
     pub latency_ms: Latency,
     pub status_codes: BTreeMap<String, u64>,
     /// Every error kind, zero or not.
@@ -252,6 +265,10 @@ impl Report {
                 unsent: run.meta.unsent,
                 retries: m.retries,
                 warmup: run.meta.warmup_requests,
+            },
+            connections: Connections {
+                opened: run.meta.connections_opened,
+                tls_handshakes: run.meta.tls_handshakes,
             },
             latency_ms: Latency {
                 response: Percentiles::of(&m.response),
@@ -355,6 +372,13 @@ pub fn render_human(r: &Report) -> String {
             String::new()
         }
     );
+    if r.connections.opened > 0 {
+        let _ = writeln!(
+            out,
+            "connections: {} opened, {} TLS handshakes",
+            r.connections.opened, r.connections.tls_handshakes
+        );
+    }
     if q.retries > 0 {
         let _ = writeln!(out, "retries: {} of the attempts were retries", q.retries);
     }
@@ -646,6 +670,8 @@ mod tests {
                 warmup_requests: 0,
                 interrupted: false,
                 unsent: 0,
+                connections_opened: 0,
+                tls_handshakes: 0,
                 concurrency: 64,
             },
             totals: m,

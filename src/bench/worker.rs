@@ -101,6 +101,7 @@ pub struct EngineConfig {
     pub progress: bool,
     /// `--retries`: failed attempts sent again, each measured from its own due time.
     pub retry: RetryPolicy,
+    pub connector: Connector,
 }
 
 struct Shared {
@@ -110,6 +111,7 @@ struct Shared {
     timeout: Duration,
     connect_timeout: Duration,
     retry: RetryPolicy,
+    connector: Connector,
     t0: Instant,
     /// Open loop: claims stop at this index (warmup requests + `--requests`).
     index_limit: Option<u64>,
@@ -185,6 +187,11 @@ impl SignCache {
             .map_err(|_| Detail::OtherClient)?;
         let mut headers = HeaderMap::with_capacity(signed.headers.len());
         for (name, value) in &signed.headers {
+            // The connection writes it: `Host` on HTTP/1.1 (the signed value), `:authority`
+            // on HTTP/2, reqwest from the URL.
+            if name == "host" {
+                continue;
+            }
             if let (Ok(n), Ok(v)) = (
                 HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_str(value),
@@ -281,30 +288,89 @@ fn answer(
     }
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>;
+type Body = http_body_util::Full<Bytes>;
 
-/// One worker's own HTTP/1.1 keep-alive connection to a plain-http loopback target (the
-/// emulator, a local mock): no pool to share or lock, as oha and wrk do it. Anything else
-/// (TLS, proxies, real AWS) goes through reqwest.
+enum Sender {
+    H1(hyper::client::conn::http1::SendRequest<Body>),
+    H2(hyper::client::conn::http2::SendRequest<Body>),
+}
+
+impl Sender {
+    fn is_closed(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+}
+
+/// How the engine opens its own connections (every target but those behind a proxy).
+#[derive(Clone)]
+pub struct Connector {
+    /// For `https://` targets: rustls with the platform's roots and `--ca-bundle`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub version: crate::client::HttpVersion,
+    /// Counters for the report.
+    pub opened: Arc<AtomicU64>,
+    pub tls_handshakes: Arc<AtomicU64>,
+}
+
+/// One worker's own connection to a target: HTTP/1.1 keep-alive, or HTTP/2 (negotiated by
+/// ALPN over TLS, or `--http2`), plain or TLS, with no pool to share or lock, as oha and wrk
+/// do it. Targets behind a proxy go through reqwest instead.
 struct Direct {
     addr: String,
+    server_name: Option<rustls::pki_types::ServerName<'static>>,
+    /// Origin-form path for HTTP/1.1; the absolute URI (`:authority`) for HTTP/2.
     path: http::Uri,
+    absolute: http::Uri,
+    /// `Host` on HTTP/1.1: exactly the value that was signed.
+    host: HeaderValue,
+    connector: Connector,
     sender: Option<Sender>,
 }
 
+/// A proxy variable that applies to `url` (then reqwest, which speaks proxies, is used).
+fn behind_proxy(url: &url::Url) -> bool {
+    if crate::client::is_loopback(url) {
+        return false;
+    }
+    let names: &[&str] = if url.scheme() == "https" {
+        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    };
+    names
+        .iter()
+        .any(|n| std::env::var_os(n).is_some_and(|v| !v.is_empty()))
+}
+
 impl Direct {
-    /// `Some` for `http://` URLs whose host is loopback.
-    fn for_url(url: &url::Url) -> Option<Direct> {
-        let loopback = match url.host()? {
-            url::Host::Ipv4(ip) => ip.is_loopback(),
-            url::Host::Ipv6(ip) => ip.is_loopback(),
-            url::Host::Domain(d) => d == "localhost",
+    /// `None` for targets behind a proxy, or https without a TLS configuration.
+    fn for_url(url: &url::Url, connector: &Connector) -> Option<Direct> {
+        if behind_proxy(url) {
+            return None;
+        }
+        let https = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            _ => return None,
         };
-        if url.scheme() != "http" || !loopback {
+        if https && connector.tls.is_none() {
             return None;
         }
         let host = url.host_str()?;
         let addr = format!("{host}:{}", url.port_or_known_default()?);
+        let server_name = if https {
+            let name = match url.host()? {
+                url::Host::Domain(d) => d.to_string(),
+                url::Host::Ipv4(ip) => ip.to_string(),
+                url::Host::Ipv6(ip) => ip.to_string(),
+            };
+            Some(rustls::pki_types::ServerName::try_from(name).ok()?)
+        } else {
+            None
+        };
         let path = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
@@ -312,13 +378,18 @@ impl Direct {
         Some(Direct {
             // `host_str` keeps an IPv6 literal's brackets, as a socket address string wants.
             addr,
+            server_name,
             path: path.parse().ok()?,
+            absolute: url.as_str().parse().ok()?,
+            host: HeaderValue::from_str(&crate::sign::host_header(url)).ok()?,
+            connector: connector.clone(),
             sender: None,
         })
     }
 
     async fn connect(&mut self, connect_timeout: Duration) -> Result<&mut Sender, Detail> {
-        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        if self.sender.as_ref().is_none_or(Sender::is_closed) {
             let stream = tokio::time::timeout(
                 connect_timeout,
                 tokio::net::TcpStream::connect(self.addr.as_str()),
@@ -327,11 +398,53 @@ impl Direct {
             .map_err(|_| Detail::Timeout)?
             .map_err(|_| Detail::Connection)?;
             let _ = stream.set_nodelay(true);
-            let (sender, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            self.connector.opened.fetch_add(1, Relaxed);
+            let version = self.connector.version;
+            let sender = match (&self.server_name, &self.connector.tls) {
+                (Some(name), Some(tls)) => {
+                    let tls = tokio_rustls::TlsConnector::from(tls.clone());
+                    let stream =
+                        tokio::time::timeout(connect_timeout, tls.connect(name.clone(), stream))
+                            .await
+                            .map_err(|_| Detail::Timeout)?
+                            .map_err(|_| Detail::Connection)?;
+                    self.connector.tls_handshakes.fetch_add(1, Relaxed);
+                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                    if h2 {
+                        let (s, conn) = hyper::client::conn::http2::handshake(
+                            TokioExecutor::new(),
+                            TokioIo::new(stream),
+                        )
+                        .await
+                        .map_err(|_| Detail::Connection)?;
+                        tokio::spawn(conn);
+                        Sender::H2(s)
+                    } else {
+                        let (s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                            .await
+                            .map_err(|_| Detail::Connection)?;
+                        tokio::spawn(conn);
+                        Sender::H1(s)
+                    }
+                }
+                _ if version == crate::client::HttpVersion::Http2 => {
+                    let (s, conn) = hyper::client::conn::http2::handshake(
+                        TokioExecutor::new(),
+                        TokioIo::new(stream),
+                    )
                     .await
                     .map_err(|_| Detail::Connection)?;
-            tokio::spawn(conn);
+                    tokio::spawn(conn);
+                    Sender::H2(s)
+                }
+                _ => {
+                    let (s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .map_err(|_| Detail::Connection)?;
+                    tokio::spawn(conn);
+                    Sender::H1(s)
+                }
+            };
             self.sender = Some(sender);
         }
         self.sender.as_mut().ok_or(Detail::Connection)
@@ -340,23 +453,35 @@ impl Direct {
     async fn exchange(
         &mut self,
         target: &BenchTarget,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         body: Bytes,
         connect_timeout: Duration,
         sent_wall: SystemTime,
     ) -> Result<Answer, Detail> {
         use http_body_util::BodyExt;
-        let path = self.path.clone();
+        let (path, absolute, host) = (self.path.clone(), self.absolute.clone(), self.host.clone());
         let sender = self.connect(connect_timeout).await?;
-        sender.ready().await.map_err(|_| Detail::Connection)?;
-        let mut request = http::Request::post(path)
-            .body(http_body_util::Full::new(body))
-            .map_err(|_| Detail::Connection)?;
-        *request.headers_mut() = headers;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|_| Detail::Connection)?;
+        let response = match sender {
+            Sender::H1(s) => {
+                s.ready().await.map_err(|_| Detail::Connection)?;
+                headers.insert(http::header::HOST, host);
+                let mut request = http::Request::post(path)
+                    .body(Body::new(body))
+                    .map_err(|_| Detail::Connection)?;
+                *request.headers_mut() = headers;
+                s.send_request(request).await
+            }
+            Sender::H2(s) => {
+                s.ready().await.map_err(|_| Detail::Connection)?;
+                let mut request = http::Request::post(absolute)
+                    .version(http::Version::HTTP_2)
+                    .body(Body::new(body))
+                    .map_err(|_| Detail::Connection)?;
+                *request.headers_mut() = headers;
+                s.send_request(request).await
+            }
+        }
+        .map_err(|_| Detail::Connection)?;
         let (parts, incoming) = response.into_parts();
         let body = incoming
             .collect()
@@ -395,7 +520,7 @@ async fn worker(
     let mut conns: Vec<Option<Direct>> = sh
         .targets
         .iter()
-        .map(|t| Direct::for_url(&t.signer.target.url))
+        .map(|t| Direct::for_url(&t.signer.target.url, &sh.connector))
         .collect();
     loop {
         if *stop.borrow() {
@@ -627,6 +752,7 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         timeout: cfg.timeout,
         connect_timeout: cfg.connect_timeout,
         retry: cfg.retry,
+        connector: cfg.connector.clone(),
         t0,
         index_limit,
         next: AtomicU64::new(0),
@@ -724,6 +850,8 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         warmup_requests: sh.warmup_sent.load(Relaxed),
         interrupted,
         concurrency: cfg.plan.workers,
+        connections_opened: sh.connector.opened.load(Relaxed),
+        tls_handshakes: sh.connector.tls_handshakes.load(Relaxed),
         unsent: match &cfg.plan.load {
             Load::Open(schedule) if !interrupted => {
                 let end = cfg.plan.end.map_or(f64::INFINITY, |e| e.as_secs_f64());

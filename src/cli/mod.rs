@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::client::HttpSettings;
+use crate::client::{HttpSettings, HttpVersion};
 use crate::error::CliError;
 use crate::session::{AuthOptions, TargetOptions};
 
@@ -155,22 +155,43 @@ pub struct HttpArgs {
     #[arg(long, value_parser = values::positive_duration, default_value = "10s")]
     pub connect_timeout: Duration,
 
-    /// Extra PEM CA certificates to trust.
+    /// Extra PEM CA certificates to trust [env: IRIS_CA_BUNDLE, then AWS_CA_BUNDLE].
     #[arg(long, value_name = "FILE")]
     pub ca_bundle: Option<PathBuf>,
 
     /// Do not verify TLS certificates (dangerous; prints a warning).
     #[arg(long)]
     pub insecure: bool,
+
+    /// Use HTTP/1.1 only (as curl's --http1.1).
+    #[arg(long = "http1.1", conflicts_with = "http2")]
+    pub http1: bool,
+
+    /// Use HTTP/2 (prior knowledge, as curl's --http2-prior-knowledge; without either flag the
+    /// version is negotiated by ALPN over TLS).
+    #[arg(long)]
+    pub http2: bool,
 }
 
 impl HttpArgs {
     pub fn settings(&self) -> HttpSettings {
+        // Read here, not by clap: the AWS CLI's variable must not show up as a clap default.
+        let env_bundle = || {
+            ["IRIS_CA_BUNDLE", "AWS_CA_BUNDLE"]
+                .iter()
+                .find_map(|k| std::env::var_os(k).filter(|v| !v.is_empty()))
+                .map(PathBuf::from)
+        };
         HttpSettings {
             timeout: self.timeout,
             connect_timeout: self.connect_timeout,
-            ca_bundle: self.ca_bundle.clone(),
+            ca_bundle: self.ca_bundle.clone().or_else(env_bundle),
             insecure: self.insecure,
+            http_version: match (self.http1, self.http2) {
+                (true, _) => HttpVersion::Http1,
+                (_, true) => HttpVersion::Http2,
+                _ => HttpVersion::Negotiate,
+            },
         }
     }
 

@@ -21,6 +21,7 @@ mod deploy;
 mod emulator_http;
 mod fuzz_corpus;
 mod hardening;
+mod https;
 mod model_reference;
 mod properties;
 mod signing;

@@ -16,6 +16,7 @@ pub struct Received {
     pub query: Option<String>,
     pub headers: http::HeaderMap,
     pub body: Bytes,
+    pub version: http::Version,
 }
 
 impl Received {
@@ -107,6 +108,16 @@ impl Reply {
 
 type Handler = dyn Fn(usize, &Received) -> Reply + Send + Sync;
 
+/// How the mock listens.
+#[derive(Default, Clone)]
+pub struct Options {
+    /// Serve TLS with this configuration (ALPN h2 and http/1.1).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Answer HTTP/2 requests that carry a `host` header with nginx's 400 ("client sent
+    /// duplicate host header").
+    pub reject_h2_host: bool,
+}
+
 pub struct Mock {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
@@ -117,6 +128,14 @@ pub struct Mock {
 impl Mock {
     /// Serve `handler(n, request)`, where n counts requests from 0.
     pub fn start(handler: impl Fn(usize, &Received) -> Reply + Send + Sync + 'static) -> Mock {
+        Self::start_with(Options::default(), handler)
+    }
+
+    /// HTTP/1.1 and HTTP/2 (prior knowledge, or ALPN over TLS) as `opts` says.
+    pub fn start_with(
+        opts: Options,
+        handler: impl Fn(usize, &Received) -> Reply + Send + Sync + 'static,
+    ) -> Mock {
         let handler: Arc<Handler> = Arc::new(handler);
         let received = Arc::new(Mutex::new(Vec::new()));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -137,43 +156,70 @@ impl Mock {
                         r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
                         _ = &mut rx => break,
                     };
-                    let (handler, rec) = (handler.clone(), rec.clone());
+                    let (handler, rec, opts) = (handler.clone(), rec.clone(), opts.clone());
                     tokio::spawn(async move {
-                        let svc = hyper::service::service_fn(
-                            move |req: http::Request<hyper::body::Incoming>| {
-                                let (handler, rec) = (handler.clone(), rec.clone());
-                                async move {
-                                    let (parts, body) = req.into_parts();
-                                    let body = body
-                                        .collect()
-                                        .await
-                                        .map(|b| b.to_bytes())
-                                        .unwrap_or_default();
-                                    let r = Received {
-                                        path: parts.uri.path().to_string(),
-                                        query: parts.uri.query().map(str::to_string),
-                                        headers: parts.headers,
-                                        body,
-                                    };
-                                    let n = {
-                                        let mut v = rec.lock().unwrap();
-                                        v.push(r.clone());
-                                        v.len() - 1
-                                    };
-                                    let reply = handler(n, &r);
-                                    let mut resp = http::Response::builder().status(reply.status);
-                                    for (k, v) in &reply.headers {
-                                        resp = resp.header(k, v);
-                                    }
-                                    Ok::<_, Infallible>(
-                                        resp.body(Full::new(Bytes::from(reply.body))).unwrap(),
-                                    )
+                        let reject_h2_host = opts.reject_h2_host;
+                        let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                            let (handler, rec) = (handler.clone(), rec.clone());
+                            async move {
+                                if reject_h2_host
+                                    && req.version() == http::Version::HTTP_2
+                                    && req.headers().contains_key(http::header::HOST)
+                                {
+                                    return Ok::<_, Infallible>(
+                                        http::Response::builder()
+                                            .status(400)
+                                            .body(Full::new(Bytes::from_static(b"<html><head><title>400 Bad Request</title></head><body>client sent duplicate host header</body></html>")))
+                                            .unwrap(),
+                                    );
                                 }
-                            },
+                                let (parts, body) = req.into_parts();
+                                let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                                let mut headers = parts.headers;
+                                if let Some(a) = parts.uri.authority() {
+                                    // HTTP/2's :authority, seen as the host it stands for.
+                                    if !headers.contains_key(http::header::HOST) {
+                                        headers.insert(http::header::HOST, a.as_str().parse().unwrap());
+                                    }
+                                }
+                                let r = Received {
+                                    path: parts.uri.path().to_string(),
+                                    query: parts.uri.query().map(str::to_string),
+                                    headers,
+                                    body,
+                                    version: parts.version,
+                                };
+                                let n = {
+                                    let mut v = rec.lock().unwrap();
+                                    v.push(r.clone());
+                                    v.len() - 1
+                                };
+                                let reply = handler(n, &r);
+                                let mut resp = http::Response::builder().status(reply.status);
+                                for (k, v) in &reply.headers {
+                                    resp = resp.header(k, v);
+                                }
+                                Ok::<_, Infallible>(resp.body(Full::new(Bytes::from(reply.body))).unwrap())
+                            }
+                        });
+                        let builder = hyper_util::server::conn::auto::Builder::new(
+                            hyper_util::rt::TokioExecutor::new(),
                         );
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                            .await;
+                        match opts.tls {
+                            Some(tls) => {
+                                let Ok(stream) = tokio_rustls::TlsAcceptor::from(tls).accept(stream).await else {
+                                    return;
+                                };
+                                let _ = builder
+                                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                                    .await;
+                            }
+                            None => {
+                                let _ = builder
+                                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                                    .await;
+                            }
+                        }
                     });
                 }
             });
@@ -188,6 +234,10 @@ impl Mock {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.addr)
     }
 
     pub fn received(&self) -> Vec<Received> {
