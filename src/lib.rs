@@ -43,13 +43,17 @@ pub mod batch;
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod columns;
+pub mod completions;
 pub mod config;
 pub mod credentials;
 pub mod duration;
 pub mod emulator;
 pub mod error;
 pub mod flow;
+pub mod man;
 pub mod output;
+pub mod postman;
 pub mod predict;
 pub mod protocol;
 pub mod pyfloat;
@@ -60,20 +64,41 @@ pub mod sign;
 pub mod signal;
 pub mod tls;
 
-use clap::CommandFactory;
-
 use crate::cli::{Cli, Command};
 use crate::error::Exit;
 
 /// Run a parsed command line; the caller maps errors to exit codes with `error::classify`.
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
-        Command::Predict(args) => {
+        Command::Predict(mut args) => {
+            if let Some(req) =
+                postman::apply(&args.postman, &mut args.target, &mut args.http.headers)?
+            {
+                let given = args.data.is_some()
+                    || args.body.is_some()
+                    || args.body_file.is_some()
+                    || args.stdin_body.is_some();
+                if !given {
+                    args.body = req.body.map(|b| String::from_utf8_lossy(&b).into_owned());
+                }
+                args.content_type = args.content_type.or(req.content_type);
+            }
             let (opts, target, auth) = args.into_options()?;
             let session = session::Session::open(&target, &auth).await?;
             predict::run(&session, &opts).await
         }
-        Command::Batch(args) => {
+        Command::Batch(mut args) => {
+            if let Some(req) =
+                postman::apply(&args.postman, &mut args.target, &mut args.http.headers)?
+            {
+                if req.body.is_some() && !args.quiet {
+                    eprintln!(
+                        "iris-cli: --request '{}': its body is replaced by the rows of {}",
+                        req.name,
+                        args.input.display()
+                    );
+                }
+            }
             let (opts, target, auth) = args.options()?;
             batch::run(opts, target, auth).await
         }
@@ -81,22 +106,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             emulator::serve::serve(args.options()?).await?;
             Ok(Exit::Ok)
         }
-        Command::Bench(args) => bench::run_bench(args.options()?).await,
+        Command::Bench(mut args) => {
+            if let Some(req) =
+                postman::apply(&args.postman, &mut args.target, &mut args.http.headers)?
+            {
+                let given =
+                    args.data.is_some() || args.body_file.is_some() || args.payload_csv.is_some();
+                if !given {
+                    args.body = req.body.map(|b| String::from_utf8_lossy(&b).into_owned());
+                }
+                args.content_type = args.content_type.or(req.content_type);
+            }
+            bench::run_bench(args.options()?).await
+        }
         Command::Report(args) => match args.command {
             cli::bench::ReportCommand::Merge(m) => bench::run_merge(m.options()?).await,
         },
         Command::Completions { shell } => {
-            // clap_complete panics on a write error; render to memory, then write (a closed
-            // pipe is then an error, not a panic).
-            let mut cmd = Cli::command();
-            let mut text = Vec::new();
-            clap_complete::generate(shell, &mut cmd, "iris-cli", &mut text);
-            std::io::Write::write_all(&mut std::io::stdout(), &text)?;
+            completions::write(shell, &mut std::io::stdout().lock())?;
             Ok(Exit::Ok)
         }
-        Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
-            Ok(Exit::Ok)
-        }
+        Command::Man(args) => man::run(&args.subcommand, args.dir.as_deref()),
     }
 }

@@ -122,6 +122,7 @@ fn dry_run(
     signer: &Signer,
     headers: &[(String, String)],
     body: &[u8],
+    local: bool,
 ) -> anyhow::Result<()> {
     let signed = signer.sign(headers, body)?;
     let req = signer.unsigned(headers, body);
@@ -156,17 +157,52 @@ fn dry_run(
     for (n, v) in headers {
         curl.push_str(&format!(" -H {}", shell_quote(&format!("{n}: {v}"))));
     }
-    curl.push_str(&format!(
-        " --data-binary {} {}",
-        shell_quote(&String::from_utf8_lossy(body)),
+    let url = if local {
+        local_curl_url(&signer.target)
+    } else {
         shell_quote(signer.target.url.as_str())
+    };
+    curl.push_str(&format!(
+        " --data-binary {} {url}",
+        shell_quote(&String::from_utf8_lossy(body)),
     ));
     writeln!(
         out,
         "\n# Equivalent curl command (curl signs with the keys in your environment)"
     )?;
+    if local {
+        let port = signer.target.url.port().unwrap_or(80);
+        writeln!(
+            out,
+            "# --local: the embedded emulator on port {port} closes when this command exits. To run \
+             this curl,\n# start `iris-cli serve` in another shell and paste its export lines \
+             (the URL and the keys) here first."
+        )?;
+    }
     writeln!(out, "{curl}")?;
     Ok(())
+}
+
+/// The URL for `--local`'s curl line: the one `iris-cli serve` prints (its `IRIS_URL` or
+/// `IRIS_ENDPOINT_URL` export), else serve's default address; the embedded emulator's own port
+/// is gone by the time anyone runs it.
+fn local_curl_url(target: &crate::config::Target) -> String {
+    let path = target.url.path();
+    let escaped = |s: &str| {
+        s.chars()
+            .flat_map(|c| match c {
+                '$' | '`' | '"' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect::<String>()
+    };
+    match target.kind {
+        TargetKind::SageMaker => format!(
+            "\"${{IRIS_ENDPOINT_URL:-http://127.0.0.1:8080}}{}\"",
+            escaped(path)
+        ),
+        _ => format!("\"${{IRIS_URL:-http://127.0.0.1:8080{}}}\"", escaped(path)),
+    }
 }
 
 fn print_exchange_headers(signer: &Signer, signed: &crate::sign::Signed, ex: &Exchange) {
@@ -201,7 +237,7 @@ pub async fn run(session: &Session, opts: &PredictOptions) -> anyhow::Result<Exi
     }
     if opts.dry_run {
         let mut out = std::io::stdout().lock();
-        dry_run(&mut out, signer, &headers, &body)?;
+        dry_run(&mut out, signer, &headers, &body, session.is_local())?;
         return Ok(Exit::Ok);
     }
     let http = client::http_client(&opts.http, &signer.target.url)?;

@@ -60,6 +60,13 @@ pub struct Session {
     _emulator: Option<Emulator>,
 }
 
+impl Session {
+    /// The target is the embedded emulator (`--local`), which stops with this process.
+    pub fn is_local(&self) -> bool {
+        self._emulator.is_some()
+    }
+}
+
 fn explicit_keys(auth: &AuthOptions) -> Result<Option<ExplicitKeys>, CliError> {
     let Some(access_key) = &auth.access_key else {
         return Ok(None);

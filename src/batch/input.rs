@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use super::checkpoint::Identity;
 use super::progress::Counters;
 use super::{BatchFormat, BatchOptions, HeaderMode, Stop, MAX_BODY_BYTES};
+use crate::columns::{self, Columns, FirstLine};
 use crate::config::TargetKind;
 use crate::error::CliError;
 
@@ -277,13 +278,6 @@ fn first_non_utf8(rec: &csv::ByteRecord) -> Option<(usize, usize)> {
         .find_map(|(i, c)| std::str::from_utf8(c).err().map(|e| (i, e.valid_up_to())))
 }
 
-fn is_number(cell: &[u8]) -> bool {
-    std::str::from_utf8(cell)
-        .ok()
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .is_some()
-}
-
 fn text(cell: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(cell)
 }
@@ -333,16 +327,15 @@ impl Layout {
             )
         })?;
         let named = opts.features.iter().any(|f| f.parse::<usize>().is_err());
-        let has_header = got
-            && match opts.header {
-                HeaderMode::Yes => true,
-                HeaderMode::No => false,
-                HeaderMode::Detect => {
-                    // A header has no numeric cell; a data row with a bad cell still has some.
-                    first.iter().all(|c| !is_number(c))
-                        && first.iter().any(|c| !c.trim_ascii().is_empty())
-                }
-            };
+        let detected = columns::first_line(first.iter());
+        let kind = match (got, opts.header, detected) {
+            (false, _, _) | (_, HeaderMode::No, _) => FirstLine::Data,
+            (_, HeaderMode::Yes, FirstLine::Data) => FirstLine::Names,
+            (_, _, detected) => detected,
+        };
+        let cells: Vec<&[u8]> = first.iter().collect();
+        let cols = Columns::new(&cells, &kind);
+        let has_header = cols.has_header;
         if named && !has_header {
             return Err(CliError::usage(format!(
                 "--features names columns ({}) but {} has no header{}",
@@ -356,14 +349,10 @@ impl Layout {
             ))
             .into());
         }
-        let width = if got { first.len() } else { 0 };
-        let names: Vec<String> = if has_header {
-            first.iter().map(|c| text(c).trim().to_string()).collect()
-        } else {
-            (1..=width).map(|i| format!("col{i}")).collect()
-        };
+        let width = cols.width;
+        let names = cols.names.clone();
         let features = if opts.features.is_empty() {
-            default_features(&names, has_header)
+            cols.features.clone()
         } else {
             let mut idx = Vec::with_capacity(opts.features.len());
             for f in opts.features {
@@ -393,30 +382,29 @@ impl Layout {
             }
             idx
         };
-        if opts.features.is_empty() && features.len() < width && opts.summary {
-            let passed: Vec<&str> = (0..width)
-                .filter(|i| !features.contains(i))
-                .map(|i| names[i].as_str())
-                .collect();
-            eprintln!(
-                "iris-cli: {}: features {}; passed through: {} (choose with --features)",
-                input.name,
-                printable(
-                    &features
-                        .iter()
-                        .map(|&i| names[i].as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ),
-                printable(&passed.join(","))
-            );
+        if opts.features.is_empty() && opts.summary {
+            if let Some(note) = cols.describe("passed through") {
+                eprintln!(
+                    "iris-cli: {}: {} (choose with --features)",
+                    input.name,
+                    printable(&note)
+                );
+            }
         }
-        if has_header && opts.header == HeaderMode::Detect && opts.summary {
-            eprintln!(
-                "iris-cli: {}: first line taken as a header ({}); use --no-header if it is data",
-                input.name,
-                printable(&names.join(","))
-            );
+        if has_header && opts.header != HeaderMode::No && opts.summary {
+            match &kind {
+                FirstLine::Sklearn { features, classes } => eprintln!(
+                    "iris-cli: {}: first line is scikit-learn's header ({features} features, classes {}); use --no-header if it is data",
+                    input.name,
+                    printable(&classes.join(","))
+                ),
+                _ if opts.header == HeaderMode::Detect => eprintln!(
+                    "iris-cli: {}: first line taken as a header ({}); use --no-header if it is data",
+                    input.name,
+                    printable(&names.join(","))
+                ),
+                _ => {}
+            }
         }
         records.rdr = rdr;
         if got && !has_header {
@@ -479,23 +467,6 @@ pub fn scan(
         layout: layout.clone(),
         batch,
     })
-}
-
-/// Without `--features`: every column, except that a header's identifier and label columns
-/// (`id`, `*_id`, `key`, `name`, `label`, `species`, `class`, `target`) are passed through,
-/// since a model never takes them as features.
-fn default_features(names: &[String], has_header: bool) -> Vec<usize> {
-    let passthrough = |name: &str| {
-        let n = name.trim().to_ascii_lowercase();
-        matches!(
-            n.as_str(),
-            "id" | "key" | "name" | "label" | "species" | "class" | "target" | "variety"
-        ) || n.ends_with("_id")
-            || n.ends_with("-id")
-    };
-    (0..names.len())
-        .filter(|&i| !(has_header && passthrough(&names[i])))
-        .collect()
 }
 
 /// A row that will not be scored, and why.

@@ -37,7 +37,7 @@ pub struct BatchArgs {
     pub out: Option<PathBuf>,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = BatchFormatArg::Csv)]
+    #[arg(long, short = 'o', value_enum, default_value_t = BatchFormatArg::Csv)]
     pub output: BatchFormatArg,
 
     /// Invalid and failed rows go to FILE as CSV (line,column,reason,input). Default with
@@ -114,6 +114,9 @@ pub struct BatchArgs {
 
     #[command(flatten)]
     pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub postman: super::PostmanArgs,
 
     #[command(flatten)]
     pub auth: AuthArgs,

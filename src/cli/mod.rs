@@ -48,13 +48,41 @@ pub enum Command {
     Bench(Box<bench::BenchArgs>),
     /// Work with saved bench results (merge interval logs from several machines).
     Report(bench::ReportArgs),
-    /// Print shell completions.
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions {
+        /// The shell to write the completion script for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    Man,
+    /// Print a man page (roff), or write them all with --dir.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Subcommand whose page to print, e.g. `predict` or `report merge` (default: the top-level page).
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Vec<String>,
+
+    /// Write every page (iris-cli.1, iris-cli-predict.1, ...) into DIR and print their paths.
+    #[arg(long, value_name = "DIR", conflicts_with = "subcommand")]
+    pub dir: Option<PathBuf>,
+}
+
+/// A request from a Postman collection instead of --url/--endpoint-name.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PostmanArgs {
+    /// Postman collection (v2.1 JSON) holding the request to send (with --request): its URL, body, headers and the region/service of its AWS Signature auth; credentials still come from --access-key or the AWS chain, never from the file.
+    #[arg(long, value_name = "FILE", requires = "request", conflicts_with_all = ["url", "endpoint_name", "local"])]
+    pub postman_collection: Option<PathBuf>,
+
+    /// Name of the request in --postman-collection (`folder/name` when names repeat).
+    #[arg(long, value_name = "NAME", requires = "postman_collection")]
+    pub request: Option<String>,
+
+    /// Postman environment file for the collection's {{variables}} (else the collection's own variables, then environment variables).
+    #[arg(long, value_name = "FILE", requires = "postman_collection")]
+    pub postman_environment: Option<PathBuf>,
 }
 
 /// Where requests go.

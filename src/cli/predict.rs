@@ -60,6 +60,9 @@ pub struct PredictArgs {
     pub target: TargetArgs,
 
     #[command(flatten)]
+    pub postman: super::PostmanArgs,
+
+    #[command(flatten)]
     pub auth: AuthArgs,
 
     #[command(flatten)]

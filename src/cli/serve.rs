@@ -42,7 +42,9 @@ pub struct ServeArgs {
     /// AWS account id in ARNs and IAM deny messages.
     #[arg(long, default_value = "123456789012")]
     pub account: String,
-    /// Accepted keys and what each may call (default: built-in test keys).
+    /// JSON file of the accepted keys and what each may call: {"keys": [{"access_key",
+    /// "secret_key", "session_token" (optional), "arn", "actions": ["execute-api:Invoke",
+    /// "sagemaker:InvokeEndpoint"]}]} (default: the built-in test keys).
     #[arg(long, value_name = "FILE")]
     pub credentials: Option<PathBuf>,
     /// Serve this XGBoost JSON model (`Booster.save_model("model.json")`) instead of iris.
@@ -52,6 +54,9 @@ pub struct ServeArgs {
     /// beyond the list is named by its number).
     #[arg(long, value_delimiter = ',')]
     pub classes: Option<Vec<String>>,
+    /// How API Gateway calls the Lambda: non-proxy (the seed's: the function's return value is
+    /// the body, errors as 200 with errorMessage) or proxy (the function returns statusCode,
+    /// headers and body).
     #[arg(long, value_enum, default_value = "non-proxy")]
     pub integration: IntegrationArg,
     /// Lambda concurrency limit; beyond it API Gateway answers 500.
@@ -91,6 +96,11 @@ pub struct ServeArgs {
     /// Write one JSON line per request.
     #[arg(long, value_name = "FILE")]
     pub access_log: Option<PathBuf>,
+
+    /// Also write a Postman collection (every route, with tests) and an environment (this
+    /// server's URLs, region and keys, for Postman's AWS Signature auth) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub postman: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -167,6 +177,7 @@ impl ServeArgs {
         Ok(ServeOptions {
             config: self.to_config()?,
             credentials_file: self.credentials.clone(),
+            postman_dir: self.postman.clone(),
         })
     }
 }

@@ -44,11 +44,53 @@ pub fn export_lines(emu: &Emulator, credentials: Option<&std::path::Path>) -> St
 pub struct ServeOptions {
     pub config: EmulatorConfig,
     pub credentials_file: Option<PathBuf>,
+    /// `--postman DIR`.
+    pub postman_dir: Option<PathBuf>,
+}
+
+/// `--postman DIR`: the same facts as the export lines, and the same rule for secrets.
+fn write_postman(
+    emu: &Emulator,
+    dir: &std::path::Path,
+    credentials: Option<&std::path::Path>,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let (invoke_url, endpoint_url) = (emu.invoke_url(), emu.endpoint_url());
+    let first = emu.config().keys.principals().first();
+    let (access_key, secret_key) = match (credentials, first) {
+        (Some(_), Some(p)) => (p.access_key.clone(), None),
+        _ => (
+            auth::TEST_ACCESS_KEY.to_string(),
+            Some(auth::TEST_SECRET_KEY),
+        ),
+    };
+    crate::postman::write_export(
+        dir,
+        &crate::postman::ServeVars {
+            invoke_url: &invoke_url,
+            endpoint_url: &endpoint_url,
+            endpoint_name: emu.endpoint_name(),
+            region: emu.region(),
+            access_key: &access_key,
+            secret_key,
+            secret_from: credentials,
+        },
+    )
 }
 
 pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let mut signals = crate::signal::Signals::new()?;
     let emu = Emulator::start(opts.config).await?;
+    // Before the export lines: whoever reads those may open the files at once.
+    if let Some(dir) = &opts.postman_dir {
+        let (collection, environment) = write_postman(&emu, dir, opts.credentials_file.as_deref())?;
+        eprintln!(
+            "iris-cli serve: Postman: import {} and {} (or: newman run {} -e {})",
+            collection.display(),
+            environment.display(),
+            collection.display(),
+            environment.display()
+        );
+    }
     {
         let mut out = std::io::stdout().lock();
         out.write_all(export_lines(&emu, opts.credentials_file.as_deref()).as_bytes())?;

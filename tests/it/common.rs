@@ -36,7 +36,12 @@ impl Env {
     /// The binary, run in the temporary directory, with no `AWS_*`/`IRIS_*`/proxy variables,
     /// a temporary HOME and shared files, and instance metadata disabled.
     pub fn std_cmd(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("iris-cli"));
+        self.scrubbed(assert_cmd::cargo::cargo_bin("iris-cli"))
+    }
+
+    /// Any program with `std_cmd`'s environment (no AWS/IRIS/proxy settings, temporary HOME).
+    pub fn scrubbed(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut cmd = std::process::Command::new(program);
         for (key, _) in std::env::vars() {
             if key.starts_with("AWS_")
                 || key.starts_with("IRIS_")
@@ -60,6 +65,95 @@ impl Env {
         let mut cmd = Command::from_std(self.std_cmd());
         cmd.timeout(Duration::from_secs(90));
         cmd
+    }
+}
+
+/// The interpreter for tests that drive Python: `IRIS_TEST_PYTHON` (the test command,
+/// `tests/run.sh`, points it at the project's `.venv` with the pinned requirements), else
+/// `python3` from `PATH`.
+pub fn python_program() -> String {
+    std::env::var("IRIS_TEST_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "python3".into())
+}
+
+/// A command for [`python_program`], run from the repository root.
+pub fn python() -> std::process::Command {
+    let mut cmd = std::process::Command::new(python_program());
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
+
+/// The hint every Python-driving test gives when its packages are missing.
+pub const PYTHON_HINT: &str = "run the suite with tests/run.sh (it creates .venv with the pinned \
+     requirements), or set IRIS_TEST_PYTHON to an interpreter that has them";
+
+/// `iris-cli serve --listen 127.0.0.1:0 ARGS` as a child process, killed on drop; `exports`
+/// are the `export NAME=value` lines it printed (URL, endpoint, region, keys).
+pub struct Serve {
+    child: std::process::Child,
+    pub exports: Vec<(String, String)>,
+    /// What it printed on stdout after the export lines, read so far.
+    pub stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Serve {
+    pub fn start(env: &Env, args: &[&str]) -> Serve {
+        use std::io::BufRead;
+        let mut child = env
+            .std_cmd()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut exports = Vec::new();
+        let mut line = String::new();
+        // The last line is the secret's: `export AWS_SECRET_ACCESS_KEY=...`, or with
+        // --credentials FILE a `# secret: from FILE` comment.
+        loop {
+            line.clear();
+            let n = stdout.read_line(&mut line).unwrap();
+            assert!(n > 0, "serve exited before printing its exports");
+            if line.starts_with("# secret") {
+                break;
+            }
+            if let Some((k, v)) = line
+                .trim()
+                .strip_prefix("export ")
+                .and_then(|l| l.split_once('='))
+            {
+                exports.push((k.to_string(), v.to_string()));
+                if k == "AWS_SECRET_ACCESS_KEY" {
+                    break;
+                }
+            }
+        }
+        Serve {
+            child,
+            exports,
+            stdout,
+        }
+    }
+
+    pub fn get(&self, name: &str) -> &str {
+        &self
+            .exports
+            .iter()
+            .find(|(k, _)| k == name)
+            .unwrap_or_else(|| panic!("serve printed no {name}"))
+            .1
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -2,12 +2,11 @@
 //! and the parity test that the emulator's Lambda and deploy/lambda/handler.py answer byte for
 //! byte alike) against this build's binary, so `cargo test` covers it.
 
-use std::process::Command;
+use crate::common;
 
 #[test]
 fn deploy_python_suite() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let out = Command::new("python3")
+    let out = common::python()
         .args([
             "-m",
             "pytest",
@@ -17,14 +16,14 @@ fn deploy_python_suite() {
             "-p",
             "no:cacheprovider",
         ])
-        .current_dir(root)
         .env("IRIS_CLI_BIN", env!("CARGO_BIN_EXE_iris-cli"))
         .output()
-        .expect("python3 is needed for deploy/'s tests");
+        .unwrap_or_else(|e| panic!("{}: {e}; {}", common::python_program(), common::PYTHON_HINT));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "deploy/ tests failed (pip install -r deploy/requirements-test.txt):\n{stdout}\n{}",
+        "deploy/ tests failed ({}):\n{stdout}\n{}",
+        common::PYTHON_HINT,
         String::from_utf8_lossy(&out.stderr)
     );
     let summary = stdout.lines().last().unwrap_or_default();

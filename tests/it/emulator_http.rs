@@ -2,6 +2,8 @@
 //! reqwest to an in-process emulator on 127.0.0.1:0, answers checked byte for byte against
 //! AWS_WIRE.md.
 
+use crate::common;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -956,20 +958,22 @@ fn start_in_thread_serves_and_stops_on_drop() {
 // ---------------------------------------------------------------- the real AWS SDK
 
 /// boto3/botocore against the emulator (tests/python/test_boto.py). Fails, not skips, when
-/// botocore is missing: `.ci/run` installs it.
+/// botocore is missing: the test command (tests/run.sh) installs it into `.venv`.
 #[test]
 fn boto3_and_botocore_talk_to_the_emulator() {
-    let probe = std::process::Command::new("python3")
+    let probe = common::python()
         .args(["-c", "import botocore, boto3, pytest"])
         .output()
-        .expect("python3 is needed for the boto3 tests");
+        .unwrap_or_else(|e| panic!("{}: {e}; {}", common::python_program(), common::PYTHON_HINT));
     assert!(
         probe.status.success(),
-        "boto3, botocore and pytest must be importable (pip install boto3 pytest): {}",
+        "boto3, botocore and pytest must be importable by {} ({}): {}",
+        common::python_program(),
+        common::PYTHON_HINT,
         String::from_utf8_lossy(&probe.stderr)
     );
     let emu = Emulator::start_in_thread(EmulatorConfig::default()).unwrap();
-    let out = std::process::Command::new("python3")
+    let out = common::python()
         .args([
             "-m",
             "pytest",
@@ -978,7 +982,6 @@ fn boto3_and_botocore_talk_to_the_emulator() {
             "no:cacheprovider",
             "tests/python/test_boto.py",
         ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("IRIS_URL", emu.invoke_url())
         .env("IRIS_ENDPOINT_URL", emu.endpoint_url())
         .env("IRIS_ENDPOINT_NAME", emu.endpoint_name())

@@ -1,8 +1,10 @@
 //! Cross-check of iris-cli's signer with botocore (the AWS SDK for Python): the same request,
 //! signed at the same instant with the same keys, must carry the same signature.
 
+use crate::common;
+
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
@@ -159,13 +161,13 @@ fn signatures_equal_botocore() {
         ours.push(signed);
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/botocore_sign.py");
-    let mut child = Command::new("python3")
+    let mut child = common::python()
         .arg(script)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("python3 is needed for the botocore cross-check");
+        .unwrap_or_else(|e| panic!("{}: {e}; {}", common::python_program(), common::PYTHON_HINT));
     child
         .stdin
         .take()
@@ -175,7 +177,9 @@ fn signatures_equal_botocore() {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "botocore signer failed (is botocore installed? `pip install botocore`): {}",
+        "botocore signer failed under {} ({}): {}",
+        common::python_program(),
+        common::PYTHON_HINT,
         String::from_utf8_lossy(&out.stderr)
     );
     let theirs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
