@@ -8,10 +8,16 @@
 //!
 //! `report merge` adds the histograms of each tag across files; percentiles are computed from
 //! the sums, never averaged.
+//!
+//! Scale-out: a first comment line `#iris-cli-run {json}` says what ran (target, schedule,
+//! `--start-at`, `--copy`) and the summary carries this copy's clock against the target's
+//! (from its `Date` headers), so `report merge` can tell whether N logs are the N copies of
+//! one schedule and warn, with numbers, when they are not.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
@@ -26,6 +32,78 @@ use super::recorder::{add, ErrorKind, Hist, Measurements, Series};
 use super::report::{RunMeta, RunResult};
 
 const SUMMARY_PREFIX: &str = "#iris-cli-summary ";
+const RUN_PREFIX: &str = "#iris-cli-run ";
+
+/// What ran, written at the top of the log.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Where requests went (URLs, comma-separated).
+    pub target: String,
+    /// The load in canonical form, e.g. `--rps 400 --duration 3s`.
+    pub schedule: String,
+    /// `--start-at`, seconds since the epoch (the log's StartTime too).
+    pub start_at_epoch: Option<f64>,
+    /// `--copy K/N` as `[K, N]`.
+    pub copy: Option<[u64; 2]>,
+}
+
+/// Bounds on the target's clock minus ours, from the `Date` headers of its answers: a
+/// response dated second `S` was written while the server's clock read `[S, S+1)`, at a local
+/// instant between our send and our receipt, so the offset lies in
+/// `[S - received, S + 1 - sent]`. Every answer narrows the bound; those near the server's
+/// second boundaries make it about one round trip wide, so copies on different machines can
+/// be compared against the same clock.
+#[derive(Debug)]
+pub struct ClockBound {
+    lo_us: AtomicI64,
+    hi_us: AtomicI64,
+}
+
+impl Default for ClockBound {
+    fn default() -> ClockBound {
+        ClockBound {
+            lo_us: AtomicI64::new(i64::MIN),
+            hi_us: AtomicI64::new(i64::MAX),
+        }
+    }
+}
+
+impl ClockBound {
+    /// One answer dated `date_secs`, sent and received at these local epoch microseconds.
+    pub fn observe(&self, date_secs: u64, sent_us: i64, received_us: i64) {
+        let s = i64::try_from(date_secs).unwrap_or(i64::MAX / 4) * 1_000_000;
+        let (lo, hi) = (s - received_us, s + 1_000_000 - sent_us);
+        // Most answers narrow nothing: read before writing, to keep the cache line shared.
+        if lo > self.lo_us.load(Relaxed) {
+            self.lo_us.fetch_max(lo, Relaxed);
+        }
+        if hi < self.hi_us.load(Relaxed) {
+            self.hi_us.fetch_min(hi, Relaxed);
+        }
+    }
+
+    pub fn get(&self) -> Option<ClockOffset> {
+        let (lo, hi) = (self.lo_us.load(Relaxed), self.hi_us.load(Relaxed));
+        (lo != i64::MIN && hi != i64::MAX).then(|| ClockOffset {
+            // A server whose clock stepped (or several behind a balancer) can cross them.
+            lo_ms: lo.min(hi) as f64 / 1000.0,
+            hi_ms: lo.max(hi) as f64 / 1000.0,
+        })
+    }
+}
+
+/// The target's clock minus this copy's, in milliseconds: between `lo_ms` and `hi_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClockOffset {
+    pub lo_ms: f64,
+    pub hi_ms: f64,
+}
+
+/// Copies whose clocks differ by more than this start their shares of the schedule that far
+/// apart: warn.
+pub const CLOCK_BOUND_MS: f64 = 50.0;
+/// Copies whose first or last sends are further apart than this did not run one window.
+pub const WINDOW_BOUND_S: f64 = 1.0;
 
 /// Counts that are not histograms, written once at the end.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,6 +117,8 @@ struct Summary {
     ok: u64,
     late: u64,
     unfinished: u64,
+    #[serde(default)]
+    clock: Option<ClockOffset>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,7 +152,11 @@ pub struct HdrLogWriter {
 }
 
 impl HdrLogWriter {
-    pub fn create(path: &Path, started: SystemTime) -> anyhow::Result<HdrLogWriter> {
+    pub fn create(
+        path: &Path,
+        started: SystemTime,
+        info: &RunInfo,
+    ) -> anyhow::Result<HdrLogWriter> {
         let file = std::fs::File::create(path)
             .with_context(|| format!("cannot create --hdr-log {}", path.display()))?;
         let mut w = HdrLogWriter {
@@ -87,6 +171,11 @@ impl HdrLogWriter {
                 " bench interval log: values in microseconds (HistogramLogProcessor: -outputValueUnitRatio 1000 -tag response)"
             ))
             .add_comment("tags: response service lag errors hop.<name> target.<name>.<series>")
+            .add_comment(&format!(
+                "{}{}",
+                &RUN_PREFIX[1..],
+                serde_json::to_string(info)?
+            ))
             .with_start_time(started)
             .with_base_time(started)
             .begin_log_with(&mut w.out, &mut w.ser)
@@ -159,7 +248,12 @@ impl HdrLogWriter {
     }
 
     /// The summary comment; closes the log.
-    pub fn finish(mut self, meta: &RunMeta, totals: &Measurements) -> anyhow::Result<()> {
+    pub fn finish(
+        mut self,
+        meta: &RunMeta,
+        totals: &Measurements,
+        clock: Option<ClockOffset>,
+    ) -> anyhow::Result<()> {
         let summary = Summary {
             meta: meta.clone(),
             targets: totals
@@ -182,6 +276,7 @@ impl HdrLogWriter {
             ok: totals.ok,
             late: totals.late,
             unfinished: totals.unfinished,
+            clock,
         };
         let line = serde_json::to_string(&summary)?;
         writeln!(self.out, "{SUMMARY_PREFIX}{line}").map_err(|e| self.io_error(e))?;
@@ -208,6 +303,7 @@ impl Interval {
 struct LogFile {
     intervals: Vec<Interval>,
     summary: Option<Summary>,
+    info: Option<RunInfo>,
 }
 
 /// Decode one base64 V2 histogram (compressed or not). The encoding carries its own lengths
@@ -302,6 +398,7 @@ fn read_log(path: &Path) -> anyhow::Result<LogFile> {
     let mut start: Option<f64> = None;
     let mut intervals = Vec::new();
     let mut summary = None;
+    let mut info = None;
     for (n, line) in text.split_inclusive(|b| *b == b'\n').enumerate() {
         let lineno = n + 1;
         let where_ = || format!("{}:{lineno}", path.display());
@@ -309,6 +406,13 @@ fn read_log(path: &Path) -> anyhow::Result<LogFile> {
             summary = Some(
                 serde_json::from_slice(json)
                     .with_context(|| format!("{}: bad iris-cli summary line", where_()))?,
+            );
+            continue;
+        }
+        if let Some(json) = line.strip_prefix(RUN_PREFIX.as_bytes()) {
+            info = Some(
+                serde_json::from_slice(json)
+                    .with_context(|| format!("{}: bad iris-cli run line", where_()))?,
             );
             continue;
         }
@@ -344,7 +448,11 @@ fn read_log(path: &Path) -> anyhow::Result<LogFile> {
     if intervals.is_empty() && summary.is_none() {
         anyhow::bail!("{}: no histograms in this file", path.display());
     }
-    Ok(LogFile { intervals, summary })
+    Ok(LogFile {
+        intervals,
+        summary,
+        info,
+    })
 }
 
 /// Read and combine interval logs from one or more runs.
@@ -494,12 +602,211 @@ pub fn merge(paths: &[PathBuf]) -> anyhow::Result<RunResult> {
             }
         }
     }
-    let meta = merge_meta(&metas, origin);
+    let facts: Vec<CopyFacts> = files
+        .iter()
+        .zip(paths)
+        .map(|(f, p)| CopyFacts {
+            file: p.display().to_string(),
+            info: f.info.clone(),
+            first_send: f.summary.as_ref().and_then(|s| s.meta.first_send_epoch),
+            last_send: f.summary.as_ref().and_then(|s| s.meta.last_send_epoch),
+            clock: f.summary.as_ref().and_then(|s| s.clock),
+        })
+        .collect();
+    let check = check_copies(&facts);
+    for w in &check.warnings {
+        eprintln!("iris-cli: warning: {w}");
+    }
+    if let Some(note) = &check.note {
+        eprintln!("iris-cli: {note}");
+    }
+    let mut meta = merge_meta(&metas, origin);
+    if check.one_schedule {
+        // The copies' shares add up to the schedule's rate (time-weighting would shave off
+        // the few milliseconds between the copies' first sends).
+        meta.target_rps = Some(metas.iter().filter_map(|m| m.target_rps).sum());
+    }
     Ok(RunResult {
         meta,
         totals,
         series,
     })
+}
+
+/// What `report merge` knows of one log for the copy checks.
+#[derive(Debug, Clone, Default)]
+pub struct CopyFacts {
+    pub file: String,
+    pub info: Option<RunInfo>,
+    pub first_send: Option<f64>,
+    pub last_send: Option<f64>,
+    pub clock: Option<ClockOffset>,
+}
+
+#[derive(Debug, Default)]
+pub struct CopyCheck {
+    pub warnings: Vec<String>,
+    /// One line saying what was checked, when the logs are copies.
+    pub note: Option<String>,
+    /// Every copy of one schedule, present once, over one window, clocks in agreement.
+    pub one_schedule: bool,
+}
+
+fn spread(xs: impl Iterator<Item = f64> + Clone) -> f64 {
+    let max = xs.clone().fold(f64::NEG_INFINITY, f64::max);
+    let min = xs.fold(f64::INFINITY, f64::min);
+    if max >= min {
+        max - min
+    } else {
+        0.0
+    }
+}
+
+/// Are these logs the copies of one schedule (`--copy K/N`, same `--start-at`)? Logs of
+/// plain runs (no `--copy`) are merged without comment, as before.
+pub fn check_copies(files: &[CopyFacts]) -> CopyCheck {
+    let mut out = CopyCheck::default();
+    let copies: Vec<(&CopyFacts, &RunInfo, [u64; 2])> = files
+        .iter()
+        .filter_map(|f| {
+            let info = f.info.as_ref()?;
+            Some((f, info, info.copy?))
+        })
+        .collect();
+    if copies.is_empty() {
+        return out;
+    }
+    let w = &mut out.warnings;
+    let others: Vec<&str> = files
+        .iter()
+        .filter(|f| f.info.as_ref().and_then(|i| i.copy).is_none())
+        .map(|f| f.file.as_str())
+        .collect();
+    if !others.is_empty() {
+        w.push(format!(
+            "{} not a --copy run: merged with the copies, it adds load outside their schedule",
+            others.join(", ")
+        ));
+    }
+    let n = copies[0].2[1];
+    if let Some((f, _, c)) = copies.iter().find(|(_, _, c)| c[1] != n) {
+        w.push(format!(
+            "{} is copy {}/{} but {} is copy {}/{n}: not one schedule",
+            f.file, c[0], c[1], copies[0].0.file, copies[0].2[0]
+        ));
+    }
+    let mut by_k: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
+    for (f, _, c) in &copies {
+        by_k.entry(c[0]).or_default().push(&f.file);
+    }
+    for (k, fs) in &by_k {
+        if fs.len() > 1 {
+            w.push(format!(
+                "copy {k}/{n} appears {} times ({}): its requests are counted more than once",
+                fs.len(),
+                fs.join(", ")
+            ));
+        }
+    }
+    let missing: Vec<String> = (0..n)
+        .filter(|k| !by_k.contains_key(k))
+        .map(|k| k.to_string())
+        .collect();
+    if !missing.is_empty() {
+        w.push(format!(
+            "copies {} of {n} are missing: the merged run is {}/{n} of the schedule",
+            missing.join(", "),
+            n - missing.len() as u64
+        ));
+    }
+    for (what, get) in [
+        (
+            "targets",
+            (|i: &RunInfo| i.target.clone()) as fn(&RunInfo) -> String,
+        ),
+        ("schedules", |i: &RunInfo| i.schedule.clone()),
+    ] {
+        let first = get(copies[0].1);
+        if let Some((f, i, _)) = copies.iter().find(|(_, i, _)| get(i) != first) {
+            w.push(format!(
+                "the copies ran different {what}: {} has '{first}', {} has '{}'",
+                copies[0].0.file,
+                f.file,
+                get(i)
+            ));
+        }
+    }
+    let start = |i: &RunInfo| match i.start_at_epoch {
+        Some(e) => super::schedule::fmt_rfc3339(UNIX_EPOCH + Duration::from_secs_f64(e)),
+        None => "none (no --start-at)".into(),
+    };
+    let first_start = copies[0].1.start_at_epoch;
+    if let Some((f, i, _)) = copies
+        .iter()
+        .find(|(_, i, _)| match (i.start_at_epoch, first_start) {
+            (Some(a), Some(b)) => (a - b).abs() > 0.001,
+            (a, b) => a.is_some() != b.is_some(),
+        })
+    {
+        w.push(format!(
+            "the copies ran different start times: {} has {}, {} has {}",
+            copies[0].0.file,
+            start(copies[0].1),
+            f.file,
+            start(i)
+        ));
+    }
+    // Windows: the copies' first and last sends.
+    let firsts = copies.iter().filter_map(|(f, _, _)| f.first_send);
+    let lasts = copies.iter().filter_map(|(f, _, _)| f.last_send);
+    let (sf, sl) = (spread(firsts.clone()), spread(lasts.clone()));
+    let overlap = lasts.clone().fold(f64::INFINITY, f64::min)
+        - firsts.clone().fold(f64::NEG_INFINITY, f64::max);
+    let union = lasts.fold(f64::NEG_INFINITY, f64::max) - firsts.fold(f64::INFINITY, f64::min);
+    let share = if union > 0.0 {
+        (overlap / union).max(0.0) * 100.0
+    } else {
+        100.0
+    };
+    if sf > WINDOW_BOUND_S || sl > WINDOW_BOUND_S {
+        w.push(format!(
+            "the copies' windows differ: first sends span {sf:.3} s, last sends {sl:.3} s; they overlap for {:.3} s of {union:.3} s ({share:.1}%), so the merged rate and percentiles mix different loads",
+            overlap.max(0.0)
+        ));
+    }
+    // Clocks, against the target's.
+    let clocks: Vec<ClockOffset> = copies.iter().filter_map(|(f, _, _)| f.clock).collect();
+    let clock_note = if clocks.len() < copies.len() {
+        w.push(format!(
+            "{} of {} copies saw no Date header from the target: their clocks cannot be compared",
+            copies.len() - clocks.len(),
+            copies.len()
+        ));
+        "clocks not compared".to_string()
+    } else {
+        let at_least = clocks
+            .iter()
+            .map(|c| c.lo_ms)
+            .fold(f64::NEG_INFINITY, f64::max)
+            - clocks.iter().map(|c| c.hi_ms).fold(f64::INFINITY, f64::min);
+        let est = spread(clocks.iter().map(|c| (c.lo_ms + c.hi_ms) / 2.0));
+        let width = clocks.iter().map(|c| c.hi_ms - c.lo_ms).fold(0.0, f64::max);
+        if at_least > CLOCK_BOUND_MS {
+            w.push(format!(
+                "the copies' clocks differ by {est:.1} ms (at least {at_least:.1} ms, from the target's Date headers), more than {CLOCK_BOUND_MS} ms: their shares of the schedule did not interleave; synchronise the nodes' clocks (NTP, chrony)"
+            ));
+        }
+        format!(
+            "clocks agree within {est:.1} ms (each measured to ±{:.1} ms)",
+            width / 2.0
+        )
+    };
+    out.one_schedule = out.warnings.is_empty();
+    out.note = Some(format!(
+        "report merge: {} logs of copies of {n}; windows overlap {share:.1}% (first sends span {sf:.3} s, last {sl:.3} s); {clock_note}",
+        copies.len()
+    ));
+    out
 }
 
 fn pair() -> (Hist, Hist) {
@@ -595,7 +902,7 @@ mod tests {
     /// Write a two-interval log of `values`, return the totals recorded.
     fn write_log(path: &Path, started: f64, values: &[u64]) -> Measurements {
         let t0 = UNIX_EPOCH + Duration::from_secs_f64(started);
-        let mut w = HdrLogWriter::create(path, t0).unwrap();
+        let mut w = HdrLogWriter::create(path, t0, &RunInfo::default()).unwrap();
         let mut totals = Measurements::new(&["apigw", "sagemaker"]);
         let mut interval = Measurements::new(&["apigw", "sagemaker"]);
         for (sec, chunk) in values.chunks(values.len() / 2 + 1).enumerate() {
@@ -611,7 +918,7 @@ mod tests {
             totals.add(&interval);
             interval.reset();
         }
-        w.finish(&meta(started, 50.0), &totals).unwrap();
+        w.finish(&meta(started, 50.0), &totals, None).unwrap();
         totals
     }
 
@@ -659,6 +966,99 @@ mod tests {
         // Both files' two seconds land in seconds 0..=2 of the merged series.
         let total: u64 = merged.series.seconds.iter().map(|s| s.requests).sum();
         assert_eq!(total, 5000);
+    }
+
+    fn copy_facts(k: u64, n: u64, first: f64, clock_ms: f64) -> CopyFacts {
+        CopyFacts {
+            file: format!("bench-{k}.hlog"),
+            info: Some(RunInfo {
+                target: "https://x.example/species/irispredict".into(),
+                schedule: "--rps 400 --end 300s".into(),
+                start_at_epoch: Some(1_796_119_200.0),
+                copy: Some([k, n]),
+            }),
+            first_send: Some(first),
+            last_send: Some(first + 300.0),
+            clock: Some(ClockOffset {
+                lo_ms: clock_ms - 2.0,
+                hi_ms: clock_ms + 2.0,
+            }),
+        }
+    }
+
+    #[test]
+    fn copies_of_one_schedule_pass_and_every_mismatch_is_named_with_numbers() {
+        let t = 1_796_119_200.0;
+        let good: Vec<CopyFacts> = (0..4)
+            .map(|k| copy_facts(k, 4, t + k as f64 / 400.0, k as f64))
+            .collect();
+        let c = check_copies(&good);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert!(c.one_schedule);
+        let note = c.note.unwrap();
+        assert!(note.contains("4 logs of copies of 4"), "{note}");
+        assert!(note.contains("clocks agree within 3.0 ms"), "{note}");
+
+        let warned = |facts: &[CopyFacts], needle: &str| {
+            let c = check_copies(facts);
+            assert!(!c.one_schedule);
+            assert!(
+                c.warnings.iter().any(|w| w.contains(needle)),
+                "{needle}: {:?}",
+                c.warnings
+            );
+        };
+        warned(
+            &good[..3],
+            "copies 3 of 4 are missing: the merged run is 3/4",
+        );
+        let mut dup = good.clone();
+        dup[3] = copy_facts(2, 4, t, 0.0);
+        warned(&dup, "copy 2/4 appears 2 times");
+        warned(&dup, "copies 3 of 4 are missing");
+        let mut sched = good.clone();
+        sched[1].info.as_mut().unwrap().schedule = "--rps 100 --end 300s".into();
+        warned(&sched, "different schedules: bench-0.hlog has '--rps 400 --end 300s', bench-1.hlog has '--rps 100 --end 300s'");
+        let mut start = good.clone();
+        start[2].info.as_mut().unwrap().start_at_epoch = None;
+        warned(&start, "different start times");
+        // Pods started seconds apart, without --start-at: the windows say so.
+        let mut late = good.clone();
+        late[3] = copy_facts(3, 4, t + 4.5, 3.0);
+        warned(&late, "first sends span 4.500 s");
+        warned(&late, "overlap for 295.500 s of 304.500 s (97.0%)");
+        // One node's clock 200 ms off.
+        let mut skew = good.clone();
+        skew[1] = copy_facts(1, 4, t, 201.0);
+        warned(&skew, "clocks differ by 201.0 ms (at least 197.0 ms");
+        let mut no_date = good.clone();
+        no_date[0].clock = None;
+        warned(&no_date, "1 of 4 copies saw no Date header");
+        let mut mixed = good.clone();
+        mixed.push(CopyFacts {
+            file: "plain.hlog".into(),
+            ..Default::default()
+        });
+        warned(&mixed, "plain.hlog not a --copy run");
+        // Plain runs: merged without comment.
+        let plain = check_copies(&[CopyFacts::default(), CopyFacts::default()]);
+        assert!(plain.warnings.is_empty() && plain.note.is_none());
+    }
+
+    #[test]
+    fn clock_bound_narrows_to_the_round_trip() {
+        let c = ClockBound::default();
+        assert_eq!(c.get(), None);
+        // The server's clock is 30 ms ahead; 1 ms round trips every 10 ms for 3 s.
+        let ahead_us = 30_000i64;
+        for i in 0..300i64 {
+            let sent = 1_796_119_200_000_000 + i * 10_000 + 3_333;
+            let at_server = sent + 500 + ahead_us;
+            c.observe((at_server / 1_000_000) as u64, sent, sent + 1000);
+        }
+        let o = c.get().unwrap();
+        assert!(o.lo_ms <= 30.0 && o.hi_ms >= 30.0, "{o:?}");
+        assert!(o.hi_ms - o.lo_ms <= 11.0, "{o:?}");
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::output::Format;
 use crate::protocol::{Protocol, RequestSpec};
 use crate::session::{AuthOptions, TargetOptions};
 use report::{Report, RunResult, Threshold};
+use schedule::{CopyIndex, StartAt};
 
 use worker::{BenchTarget, EngineConfig, Plan};
 
@@ -75,6 +76,12 @@ pub struct BenchOptions {
     pub http: crate::client::HttpSettings,
     pub target: TargetOptions,
     pub auth: AuthOptions,
+    /// `--start-at`, `--start-file`, `--copy`.
+    pub start_at: Option<StartAt>,
+    pub start_file: Option<PathBuf>,
+    pub copy: Option<CopyIndex>,
+    /// The load in a canonical form, equal for every copy of one schedule (in the log).
+    pub schedule: String,
 }
 
 /// `report merge`.
@@ -158,6 +165,94 @@ fn bodies(payload: &Payload, protocol: &dyn Protocol) -> Vec<Bytes> {
     }
 }
 
+/// `--start-at` as an instant, refused when already past: a copy that starts late would
+/// leave a hole in the shared schedule (or burst to catch up).
+fn start_instant(args: &BenchOptions) -> Result<Option<std::time::SystemTime>, CliError> {
+    let Some(start) = args.start_at else {
+        return Ok(None);
+    };
+    let now = std::time::SystemTime::now();
+    let mut at = start.instant(now);
+    if let Some(file) = &args.start_file {
+        at = rendezvous(file, at)?;
+    }
+    if let Ok(ago) = now.duration_since(at) {
+        if ago > Duration::from_secs(1) {
+            return Err(CliError::usage(format!(
+                "--start-at {} was {:.1} s ago{}: give every copy time to start (pick an instant further ahead)",
+                schedule::fmt_rfc3339(at),
+                ago.as_secs_f64(),
+                args.start_file
+                    .as_ref()
+                    .map(|f| format!(" (from --start-file {}, left by an earlier run?)", f.display()))
+                    .unwrap_or_default()
+            )));
+        }
+    }
+    if args.copy.is_some_and(|c| c.n > 1)
+        && matches!(start, StartAt::FromNow(_))
+        && args.start_file.is_none()
+    {
+        eprintln!(
+            "iris-cli: warning: a relative --start-at counts from this process's start; copies started separately need one absolute time (RFC 3339)"
+        );
+    }
+    if !args.quiet {
+        let wait = at.duration_since(now).unwrap_or_default().as_secs_f64();
+        let copy = args
+            .copy
+            .map(|c| format!(" as copy {c}"))
+            .unwrap_or_default();
+        eprintln!(
+            "iris-cli: bench: schedule starts at {}{copy} (in {wait:.1} s)",
+            schedule::fmt_rfc3339(at)
+        );
+    }
+    Ok(Some(at))
+}
+
+/// `--start-file`: the first copy creates FILE (O_EXCL, so exactly one wins, also on NFS)
+/// holding its instant; every copy returns the instant FILE holds.
+fn rendezvous(file: &Path, mine: std::time::SystemTime) -> Result<std::time::SystemTime, CliError> {
+    let bad = |e: String| CliError::usage(format!("--start-file {}: {e}", file.display()));
+    // The file holds milliseconds: the first copy starts at what it writes, as the others do.
+    let since = mine
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mine = std::time::UNIX_EPOCH + Duration::from_millis(since.as_millis() as u64);
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(file)
+    {
+        Ok(mut f) => {
+            let line = schedule::fmt_rfc3339(mine) + "\n";
+            f.write_all(line.as_bytes())
+                .and_then(|_| f.sync_all())
+                .map_err(|e| bad(e.to_string()))?;
+            return Ok(mine);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(bad(e.to_string())),
+    }
+    // Another copy created it; its one short write may not have landed yet.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(file).map_err(|e| bad(e.to_string()))?;
+        if text.ends_with('\n') {
+            return match schedule::parse_start_at(&text) {
+                Ok(StartAt::At(t)) => Ok(t),
+                Ok(StartAt::FromNow(_)) => Err(bad("holds a relative time".into())),
+                Err(e) => Err(bad(format!("'{}': {e}", text.trim()))),
+            };
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(bad(format!("'{}' is incomplete after 5 s", text.trim())));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The SageMaker side of `--target both`: its own session (so temporary credentials refresh
 /// on both sides), aimed at the same emulator with `--local`.
 async fn sagemaker_session(
@@ -216,6 +311,7 @@ async fn sagemaker_session(
 
 /// `iris-cli bench`.
 pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
+    let start_at = start_instant(&opts)?;
     let payload = match &opts.payload {
         PayloadSource::Data(d) => Payload::Rows(crate::predict::parse_rows(d)?),
         PayloadSource::BodyFile(p) => Payload::Raw(crate::predict::read_body_file(p)?),
@@ -296,6 +392,16 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
         opened: Default::default(),
         tls_handshakes: Default::default(),
     };
+    let run_info = hdrlog::RunInfo {
+        target: targets
+            .iter()
+            .map(|t| t.signer.target.url.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        schedule: opts.schedule.clone(),
+        start_at_epoch: start_at.map(hdrlog::started_epoch),
+        copy: opts.copy.map(|c| [c.k, c.n]),
+    };
     let run = worker::run(EngineConfig {
         plan: opts.plan.clone(),
         targets,
@@ -306,6 +412,8 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
         progress,
         retry: RetryPolicy::new(opts.retries + 1, opts.max_retry_wait),
         connector,
+        start_at,
+        run_info,
     })
     .await?;
     finish(
@@ -413,6 +521,32 @@ mod tests {
         std::fs::write(&p, "5.1,3.5,1.4,0.2\n6.6,4.4,1.4\n").unwrap();
         let e = read_payload_csv(&p).unwrap_err().to_string();
         assert!(e.contains("p.csv:2: 3 columns, expected 4"), "{e}");
+    }
+
+    #[test]
+    fn the_first_copy_at_the_start_file_sets_everyones_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("start");
+        let t = |ms: u64| std::time::UNIX_EPOCH + Duration::from_millis(ms);
+        assert_eq!(
+            rendezvous(&f, t(1_796_119_200_250)).unwrap(),
+            t(1_796_119_200_250)
+        );
+        // Later copies computed other instants; they all take the first one.
+        for later in [1_796_119_201_000, 1_796_119_260_000] {
+            assert_eq!(rendezvous(&f, t(later)).unwrap(), t(1_796_119_200_250));
+        }
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            "2026-12-01T10:00:00.25Z\n"
+        );
+        std::fs::write(&f, "soon\n").unwrap();
+        let e = rendezvous(&f, t(0)).unwrap_err().to_string();
+        assert!(e.contains("--start-file") && e.contains("'soon'"), "{e}");
+        let e = rendezvous(&dir.path().join("no/such/dir"), t(0))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no/such/dir"), "{e}");
     }
 
     #[test]

@@ -2,8 +2,12 @@
 //! of the target rate reaches `i`, so a constant rate gives `t0 + i/R` and a linear ramp places
 //! arrivals by solving the quadratic. Due times are computed from the index, never stamped
 //! after a sleep, so a late wake-up never shifts the rest of the schedule.
+//!
+//! Scale-out: copy `k` of `N` (`--copy k/N`) owns requests `k, k+N, k+2N, ...` of one global
+//! schedule, so N copies started at the same wall-clock instant (`--start-at`) interleave into
+//! exactly the global schedule, rather than N schedules firing in step.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// One stage of a ramp: the rate goes linearly from `from` to `to` over `secs`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,6 +25,47 @@ pub struct Schedule {
     counts: Vec<f64>,
     /// Start time of each stage (seconds), and the end of the last one.
     starts: Vec<f64>,
+    /// This copy's share: requests `copy.k + j * copy.n` of the global schedule.
+    copy: CopyIndex,
+}
+
+/// `--copy K/N`: copy `k` (from 0) of `n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyIndex {
+    pub k: u64,
+    pub n: u64,
+}
+
+impl CopyIndex {
+    pub const ALONE: CopyIndex = CopyIndex { k: 0, n: 1 };
+}
+
+impl std::fmt::Display for CopyIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.k, self.n)
+    }
+}
+
+/// Parse `--copy K/N` (K from 0, as `JOB_COMPLETION_INDEX` counts).
+pub fn parse_copy(s: &str) -> Result<CopyIndex, String> {
+    // clap names the flag and the value around this message.
+    let bad = |why: &str| format!("{why} (expected K/N with 0 <= K < N, e.g. 0/4)");
+    let (k, n) = s.trim().split_once('/').ok_or_else(|| bad("no '/'"))?;
+    let k: u64 = k
+        .trim()
+        .parse()
+        .map_err(|_| bad("K is not a whole number"))?;
+    let n: u64 = n
+        .trim()
+        .parse()
+        .map_err(|_| bad("N is not a whole number"))?;
+    if n == 0 {
+        return Err(bad("N must be at least 1"));
+    }
+    if k >= n {
+        return Err(bad("K must be less than N"));
+    }
+    Ok(CopyIndex { k, n })
 }
 
 impl Schedule {
@@ -52,7 +97,19 @@ impl Schedule {
             stages,
             counts,
             starts,
+            copy: CopyIndex::ALONE,
         }
+    }
+
+    /// This schedule as copy `copy.k` of `copy.n` sees it: its own request `j` is global
+    /// request `k + j*n`, and every rate and count is this copy's share.
+    pub fn for_copy(mut self, copy: CopyIndex) -> Schedule {
+        self.copy = copy;
+        self
+    }
+
+    pub fn copy(&self) -> CopyIndex {
+        self.copy
     }
 
     /// Length of the ramp stages (zero for a constant rate).
@@ -60,8 +117,12 @@ impl Schedule {
         *self.starts.last().unwrap()
     }
 
-    /// The rate at `t` seconds.
+    /// This copy's rate at `t` seconds.
     pub fn rate_at(&self, t: f64) -> f64 {
+        self.global_rate_at(t) / self.copy.n as f64
+    }
+
+    fn global_rate_at(&self, t: f64) -> f64 {
         let k = self.stage_at_time(t);
         let s = &self.stages[k];
         let tau = t - self.starts[k];
@@ -79,8 +140,13 @@ impl Schedule {
             .unwrap_or(0)
     }
 
-    /// Arrivals scheduled in `[0, t)` (the integral of the rate), fractional.
+    /// This copy's share of the arrivals scheduled in `[0, t)` (the integral of the rate),
+    /// fractional: the shares of all copies add up to the whole.
     pub fn count_by(&self, t: f64) -> f64 {
+        self.global_count_by(t) / self.copy.n as f64
+    }
+
+    fn global_count_by(&self, t: f64) -> f64 {
         let k = self.stage_at_time(t);
         let s = &self.stages[k];
         let tau = t - self.starts[k];
@@ -105,9 +171,14 @@ impl Schedule {
         i
     }
 
-    /// When request `i` (from 0) is due, after the start; `None` if the rate falls to zero
-    /// for ever before it.
+    /// When this copy's request `i` (from 0) is due, after the start; `None` if the rate
+    /// falls to zero for ever before it.
     pub fn due(&self, i: u64) -> Option<Duration> {
+        let global = i.checked_mul(self.copy.n)?.checked_add(self.copy.k)?;
+        self.global_due(global)
+    }
+
+    fn global_due(&self, i: u64) -> Option<Duration> {
         let target = i as f64;
         // The stage in which the count reaches `target`.
         let k = (0..self.stages.len())
@@ -145,6 +216,54 @@ impl Schedule {
         }
         Some(Duration::from_secs_f64(t))
     }
+}
+
+/// `--start-at`: an RFC 3339 instant (`2026-12-01T10:00:00Z`, any offset, fractions of a
+/// second), or `+DURATION` from now (`+30s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    At(SystemTime),
+    FromNow(Duration),
+}
+
+impl StartAt {
+    /// The instant, for a relative time counted from `now`.
+    pub fn instant(self, now: SystemTime) -> SystemTime {
+        match self {
+            StartAt::At(t) => t,
+            StartAt::FromNow(d) => now + d,
+        }
+    }
+}
+
+pub fn parse_start_at(s: &str) -> Result<StartAt, String> {
+    let s = s.trim();
+    if let Some(rel) = s.strip_prefix('+') {
+        return crate::cli::parse_duration(rel)
+            .map(StartAt::FromNow)
+            .map_err(|e| format!("{e} (expected +DURATION, e.g. +30s)"));
+    }
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{e} (expected RFC 3339, e.g. 2026-12-01T10:00:00Z, or +30s)"))?;
+    let nanos = t.unix_timestamp_nanos();
+    let at = u64::try_from(nanos)
+        .ok()
+        .map(|n| UNIX_EPOCH + Duration::from_nanos(n))
+        .ok_or_else(|| "before 1970".to_string())?;
+    Ok(StartAt::At(at))
+}
+
+/// RFC 3339 in UTC with milliseconds, for messages and logs.
+pub fn fmt_rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let nanos = i128::from(d.as_secs()) * 1_000_000_000 + i128::from(d.subsec_millis()) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{:.3}", d.as_secs_f64()))
 }
 
 /// Parse `--ramp 0..200/30s,200/60s`: stages separated by commas; `A..B/D` ramps linearly
@@ -270,6 +389,73 @@ mod tests {
             let e = parse_ramp(input).unwrap_err();
             assert!(e.contains(needle), "{input}: {e}");
         }
+    }
+
+    #[test]
+    fn copies_interleave_into_the_global_schedule() {
+        for global in [
+            Schedule::constant(400.0),
+            Schedule::ramp(parse_ramp("0..300/2s,300/1s").unwrap()),
+        ] {
+            let n = 4;
+            let copies: Vec<Schedule> = (0..n)
+                .map(|k| global.clone().for_copy(CopyIndex { k, n }))
+                .collect();
+            // Every global request is sent by exactly one copy, at the same due time.
+            for i in 0..2000u64 {
+                let c = &copies[(i % n) as usize];
+                assert_eq!(c.due(i / n), global.due(i), "{i}");
+            }
+            // Counts and rates are each copy's share; together they are the whole.
+            for t in [0.0, 0.0101, 0.5, 1.0, 2.345, 2.9] {
+                let sum: f64 = copies.iter().map(|c| c.count_by(t)).sum();
+                assert!((sum - global.count_by(t)).abs() <= 2.0, "{t}: {sum}");
+                let rates: f64 = copies.iter().map(|c| c.rate_at(t)).sum();
+                assert!((rates - global.rate_at(t)).abs() < 1e-9);
+                let idx: u64 = copies.iter().map(|c| c.index_at(t)).sum();
+                assert_eq!(idx, global.index_at(t), "{t}");
+            }
+        }
+        let c = Schedule::constant(400.0).for_copy(CopyIndex { k: 3, n: 4 });
+        assert!((secs(c.due(0)) - 3.0 / 400.0).abs() < 1e-12);
+        assert!((secs(c.due(1)) - 7.0 / 400.0).abs() < 1e-12);
+        assert_eq!(c.due(u64::MAX), None);
+    }
+
+    #[test]
+    fn copy_and_start_at_parsing() {
+        assert_eq!(parse_copy("2/4"), Ok(CopyIndex { k: 2, n: 4 }));
+        assert_eq!(parse_copy("0/1"), Ok(CopyIndex::ALONE));
+        for (bad, needle) in [
+            ("4/4", "less than N"),
+            ("1/0", "at least 1"),
+            ("x/4", "K is not"),
+            ("3", "no '/'"),
+        ] {
+            let e = parse_copy(bad).unwrap_err();
+            assert!(
+                e.contains(needle) && e.contains("expected K/N"),
+                "{bad}: {e}"
+            );
+        }
+        let at = |s: &str| match parse_start_at(s).unwrap() {
+            StartAt::At(t) => t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(at("2026-12-01T10:00:00Z"), 1_796_119_200.0);
+        assert_eq!(at("2026-12-01T11:00:00.250+01:00"), 1_796_119_200.25);
+        assert_eq!(
+            parse_start_at("+30s"),
+            Ok(StartAt::FromNow(Duration::from_secs(30)))
+        );
+        for bad in ["2026-12-01 10:00", "tomorrow", "+x", "1969-01-01T00:00:00Z"] {
+            let e = parse_start_at(bad).unwrap_err();
+            assert!(e.contains("expected") || e.contains("1970"), "{bad}: {e}");
+        }
+        assert_eq!(
+            fmt_rfc3339(UNIX_EPOCH + Duration::from_millis(1_796_119_200_250)),
+            "2026-12-01T10:00:00.25Z"
+        );
     }
 
     /// The dispatcher sleeps until the computed instants: under paused time the wake-ups land

@@ -22,7 +22,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::hdrlog::HdrLogWriter;
+use super::hdrlog::{ClockBound, HdrLogWriter, RunInfo};
 use super::recorder::{ms, Measurements, Sample, Series};
 use super::report::{RunMeta, RunResult};
 use super::schedule::Schedule;
@@ -102,6 +102,10 @@ pub struct EngineConfig {
     /// `--retries`: failed attempts sent again, each measured from its own due time.
     pub retry: RetryPolicy,
     pub connector: Connector,
+    /// `--start-at`: the wall-clock instant of the schedule's t0 (default: now).
+    pub start_at: Option<SystemTime>,
+    /// What the log's header says about this run (`report merge` checks copies against it).
+    pub run_info: RunInfo,
 }
 
 struct Shared {
@@ -125,6 +129,10 @@ struct Shared {
     first_send: AtomicU64,
     last_send: AtomicU64,
     shards: Vec<Mutex<Measurements>>,
+    /// The wall clock at t0, microseconds since the epoch, and the target's clock against
+    /// ours (see `ClockBound`).
+    t0_epoch_us: i64,
+    clock: ClockBound,
 }
 
 fn us(d: Duration) -> u64 {
@@ -142,6 +150,16 @@ struct Answer {
     detail: Detail,
     /// Error answers only: their headers (`Retry-After`).
     headers: Option<HeaderMap>,
+    /// The `Date` header, seconds since the epoch (the target's clock).
+    date: Option<u64>,
+}
+
+fn date_secs(headers: &HeaderMap) -> Option<u64> {
+    let v = headers.get(http::header::DATE)?.to_str().ok()?;
+    let t = httpdate::parse_http_date(v).ok()?;
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
 }
 
 fn transport_error(e: &reqwest::Error) -> Detail {
@@ -242,6 +260,7 @@ async fn exchange(
         .await
         .map_err(|e| transport_error(&e))?;
     let status = response.status().as_u16();
+    let date = date_secs(response.headers());
     let server_timing = response
         .headers()
         .get("server-timing")
@@ -254,14 +273,9 @@ async fn exchange(
         HeaderMap::new()
     };
     let body = response.bytes().await.map_err(|e| transport_error(&e))?;
-    Ok(answer(
-        target,
-        status,
-        headers,
-        server_timing,
-        &body,
-        sent_wall,
-    ))
+    let mut a = answer(target, status, headers, server_timing, &body, sent_wall);
+    a.date = date;
+    Ok(a)
 }
 
 /// Classify with the target's protocol. Only an answer that says the signature's time was off
@@ -284,6 +298,7 @@ fn answer(
         status,
         server_timing,
         detail,
+        date: date_secs(&headers),
         headers: (detail != Detail::Ok).then_some(headers),
     }
 }
@@ -592,6 +607,10 @@ async fn worker(
             };
             let done = Instant::now();
             sh.in_flight.fetch_sub(1, Relaxed);
+            if let Some(Ok(Answer { date: Some(d), .. })) = &outcome {
+                let wall = |t: Instant| sh.t0_epoch_us + us(t - sh.t0) as i64;
+                sh.clock.observe(*d, wall(sent), wall(done));
+            }
             if warm {
                 sh.warmup_sent.fetch_add(1, Relaxed);
                 if outcome.is_none() {
@@ -709,10 +728,21 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
     let shards = (0..n_shards)
         .map(|_| Mutex::new(Measurements::new(&names)))
         .collect();
-    let started_wall = SystemTime::now();
-    let t0 = Instant::now();
+    // With --start-at, t0 is that wall-clock instant on the monotonic clock (copies on other
+    // machines share it through their synchronised wall clocks).
+    let (now_wall, now) = (SystemTime::now(), Instant::now());
+    let (started_wall, t0) = match cfg.start_at {
+        Some(at) => match at.duration_since(now_wall) {
+            Ok(ahead) => (at, now + ahead),
+            Err(e) => (at, now.checked_sub(e.duration()).unwrap_or(now)),
+        },
+        None => (now_wall, now),
+    };
+    let t0_epoch_us = started_wall
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
     let mut log = match &cfg.hdr_log {
-        Some(p) => Some(HdrLogWriter::create(p, started_wall)?),
+        Some(p) => Some(HdrLogWriter::create(p, started_wall, &cfg.run_info)?),
         None => None,
     };
     let (index_limit, target_rps) = match &cfg.plan.load {
@@ -763,9 +793,23 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         first_send: AtomicU64::new(u64::MAX),
         last_send: AtomicU64::new(0),
         shards,
+        t0_epoch_us,
+        clock: ClockBound::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let (abort_tx, abort_rx) = watch::channel(false);
+    let mut interrupted = false;
+    if t0 > Instant::now() {
+        // Nothing is due before t0 (the pacer waits too); a closed loop starts then.
+        tokio::select! {
+            _ = tokio::time::sleep_until(t0) => {}
+            sig = signals.recv() => {
+                interrupted = true;
+                crate::warn!("interrupted ({sig}) before the start: nothing sent");
+                let _ = stop_tx.send(true);
+            }
+        }
+    }
     let mut set = tokio::task::JoinSet::new();
     for id in 0..cfg.plan.workers {
         set.spawn(worker(sh.clone(), id, stop_rx.clone(), abort_rx.clone()));
@@ -778,7 +822,6 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let collector = tokio::spawn(collect(sh.clone(), done_rx, log.take(), progress.clone()));
 
-    let mut interrupted = false;
     // Requests due before the end may still go out late (and are measured from their due
     // time) for a grace period; then the run stops, whatever is queued or in flight.
     let hard_stop = cfg
@@ -867,7 +910,7 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         },
     };
     if let Some(log) = log {
-        log.finish(&meta, &totals)?;
+        log.finish(&meta, &totals, sh.clock.get())?;
     }
     Ok(RunResult {
         meta,

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::{values, AuthArgs, HttpArgs, OutputFormat, TargetArgs};
 use crate::bench::report::{self, Threshold};
-use crate::bench::schedule::{self, Schedule};
+use crate::bench::schedule::{self, CopyIndex, Schedule, StartAt};
 use crate::bench::worker::{Load, Plan};
 use crate::bench::{BenchOptions, MergeOptions, PayloadSource, TargetChoice};
 use crate::error::CliError;
@@ -41,6 +41,23 @@ pub struct BenchArgs {
     /// measured from their due time).
     #[arg(long, default_value_t = 256, value_name = "N", value_parser = values::in_flight)]
     pub max_in_flight: usize,
+
+    /// Start the schedule at this wall-clock instant: RFC 3339 (2026-12-01T10:00:00Z) or
+    /// +DURATION from now (+30s). Copies given the same instant run one schedule together.
+    #[arg(long, value_name = "TIME", value_parser = schedule::parse_start_at)]
+    pub start_at: Option<StartAt>,
+
+    /// With --start-at: agree on it through FILE, on storage every copy shares. The first
+    /// copy to get there writes the instant it computed (e.g. from +60s); every copy then
+    /// starts at the instant in FILE.
+    #[arg(long, value_name = "FILE", requires = "start_at")]
+    pub start_file: Option<PathBuf>,
+
+    /// Be copy K (from 0) of N: send requests K, K+N, K+2N... of the one schedule that every
+    /// copy computes from the same --rps/--ramp and --start-at (Indexed Job: --copy
+    /// $(JOB_COMPLETION_INDEX)/N).
+    #[arg(long, value_name = "K/N", value_parser = schedule::parse_copy)]
+    pub copy: Option<CopyIndex>,
 
     /// Closed loop (without --rps/--ramp): N workers, each sending when its previous request
     /// completes [default: 10].
@@ -172,15 +189,44 @@ fn thresholds(s: Option<&str>) -> Result<Vec<Threshold>, CliError> {
 
 impl BenchArgs {
     fn load(&self) -> Result<Load, CliError> {
+        let copy = self.copy.unwrap_or(CopyIndex::ALONE);
         Ok(if let Some(r) = self.rps {
-            Load::Open(Schedule::constant(r))
+            Load::Open(Schedule::constant(r).for_copy(copy))
         } else if let Some(ramp) = &self.ramp {
-            Load::Open(Schedule::ramp(
-                schedule::parse_ramp(ramp).map_err(|e| CliError::usage(format!("--ramp: {e}")))?,
-            ))
+            Load::Open(
+                Schedule::ramp(
+                    schedule::parse_ramp(ramp)
+                        .map_err(|e| CliError::usage(format!("--ramp: {e}")))?,
+                )
+                .for_copy(copy),
+            )
         } else {
+            if self.copy.is_some() {
+                return Err(CliError::usage(
+                    "--copy shares out one arrival schedule: it needs --rps or --ramp",
+                ));
+            }
             Load::Closed
         })
+    }
+
+    /// The load, in a canonical form that is equal for every copy of one schedule.
+    fn describe_schedule(&self, plan: &Plan) -> String {
+        let mut s = match (&self.rps, &self.ramp) {
+            (Some(r), _) => format!("--rps {r}"),
+            (None, Some(ramp)) => format!("--ramp {}", ramp.replace(' ', "")),
+            (None, None) => format!("--concurrency {}", plan.workers),
+        };
+        if !plan.warmup.is_zero() {
+            s += &format!(" --warmup {}s", plan.warmup.as_secs_f64());
+        }
+        if let Some(end) = plan.end {
+            s += &format!(" --end {}s", end.as_secs_f64());
+        }
+        if let Some(n) = plan.requests {
+            s += &format!(" --requests {n}");
+        }
+        s
     }
 
     pub fn options(&self) -> Result<BenchOptions, CliError> {
@@ -229,6 +275,10 @@ impl BenchArgs {
             ));
         }
         Ok(BenchOptions {
+            schedule: self.describe_schedule(&plan),
+            start_at: self.start_at,
+            start_file: self.start_file.clone(),
+            copy: self.copy,
             plan,
             thresholds: thresholds(self.fail_if.as_deref())?,
             target_choice,
