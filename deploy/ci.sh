@@ -5,5 +5,5 @@
 #   pip install -r deploy/requirements-test.txt && deploy/ci.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cfn-lint deploy/template.yaml
+cfn-lint deploy/template.yaml deploy/template-http-api.yaml deploy/template-function-url.yaml
 python3 -m pytest deploy/tests deploy/k8s -q -p no:cacheprovider "$@"

@@ -140,6 +140,15 @@ impl AwsError {
             (403, "ExpiredTokenException") | (403, "ExpiredToken") => {
                 hints.push("the session token has expired: refresh your temporary credentials".into())
             }
+            (403, _) if m.starts_with("Forbidden. For troubleshooting Function URL") => hints.push(
+                "the function URL (AuthType AWS_IAM) refused the caller: sign for service lambda, and grant lambda:InvokeFunctionUrl and lambda:InvokeFunction on the function".into(),
+            ),
+            (403, "ForbiddenException") if m == "Forbidden" => hints.push(
+                "API Gateway wants a usage-plan API key: send it with -H 'x-api-key: KEY' (a missing or unknown key gets this, not an IAM deny)".into(),
+            ),
+            (403, "") if m == "Forbidden" => hints.push(
+                "an HTTP API with IAM authorization refused the request: it was not signed, or the caller may not execute-api:Invoke this route".into(),
+            ),
             (403, "AccessDeniedException") => hints.push(
                 "the credentials are valid but their IAM policy does not allow this call: grant execute-api:Invoke (API Gateway) or sagemaker:InvokeEndpoint (SageMaker) on this resource".into(),
             ),
@@ -155,6 +164,9 @@ impl AwsError {
             (429, _) if m == "Limit Exceeded" => hints.push(
                 "the usage plan's quota for this API key is used up: wait for the period to reset or raise the quota".into(),
             ),
+            (_, "ModelNotReadyException") => hints.push(
+                "the endpoint is not ready: a serverless endpoint is still provisioning after scaling from zero (or a multi-model endpoint is loading the model); retry in a few seconds".into(),
+            ),
             (429, _) => hints.push(
                 "throttled: the stage/method rate or burst limit (or the endpoint's capacity) was exceeded; slow down, or raise the limit".into(),
             ),
@@ -166,6 +178,15 @@ impl AwsError {
             ),
             (413, _) => hints.push(
                 "the request is too large: API Gateway takes 10 MB, Lambda 6 MB, SageMaker 6 MB (6 291 456 bytes); send fewer rows per request".into(),
+            ),
+            (424, _) if m.contains("timed out while waiting for a response from container") => hints.push(
+                "the model container did not answer within SageMaker's 60 s limit: the input is not the problem; send fewer rows per request or give the endpoint more capacity".into(),
+            ),
+            (400, "ValidationError") if m.contains("not a multi-model endpoint") => hints.push(
+                "the endpoint hosts a single model: drop the X-Amzn-SageMaker-Target-Model header".into(),
+            ),
+            (400, "ValidationError") if m.ends_with("has oversize body.") => hints.push(
+                "a serverless endpoint takes at most 4 MB per request and response: send fewer rows per request".into(),
             ),
             (424, _) | (_, "ModelError") => hints.push(
                 "the model rejected the input: check the number of features per row and that the rows are plain CSV numbers without a header".into(),
@@ -182,9 +203,9 @@ impl AwsError {
             (500, _) if t.is_empty() || m == "Internal server error" => hints.push(
                 "API Gateway could not invoke the Lambda function (throttled or misconfigured integration); retry, and check the function's concurrency and permissions".into(),
             ),
-            (_, "ModelNotReadyException") => {
-                hints.push("the endpoint's model is not ready yet: retry in a few seconds".into())
-            }
+            (503, _) if m == "Service Unavailable" => hints.push(
+                "an HTTP API stops waiting for its integration after 30 s (its hard limit): a Lambda cold start or a slow endpoint".into(),
+            ),
             (503, _) | (_, "ServiceUnavailable") => {
                 hints.push("the service is temporarily unavailable: retry with backoff".into())
             }
@@ -420,5 +441,41 @@ mod tests {
         );
         assert_eq!(text.message, "HTTP content length exceeded 10485760 bytes.");
         assert_eq!(text.exit(Detail::TooLarge), Exit::Client);
+    }
+
+    #[test]
+    fn hints_for_the_emulated_limits_and_other_fronts() {
+        let first_hint = |status, t: &str, body: &[u8]| {
+            let h = if t.is_empty() {
+                HeaderMap::new()
+            } else {
+                headers(t)
+            };
+            AwsError::parse(status, &h, body).hints()[0].clone()
+        };
+        let timeout = br#"{"ErrorCode":"SERVER_ERROR_FROM_MODEL","Message":"Received server error (0) from primary with message \"Your invocation timed out while waiting for a response from container primary. Review the latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again.\". See ..."}"#;
+        let h = first_hint(424, "ModelError", timeout);
+        assert!(
+            h.contains("60 s") && !h.contains("number of features"),
+            "{h}"
+        );
+        let h = first_hint(403, "ForbiddenException", br#"{"message":"Forbidden"}"#);
+        assert!(h.contains("x-api-key") && !h.contains("IAM policy"), "{h}");
+        let h = first_hint(403, "", br#"{"message":"Forbidden"}"#);
+        assert!(h.contains("HTTP API"), "{h}");
+        let h = first_hint(503, "", br#"{"message":"Service Unavailable"}"#);
+        assert!(h.contains("30 s"), "{h}");
+        let h = first_hint(403, "AccessDeniedException", br#"{"Message":"Forbidden. For troubleshooting Function URL authorization issues, see: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"}"#);
+        assert!(h.contains("lambda:InvokeFunctionUrl"), "{h}");
+        let h = first_hint(429, "ModelNotReadyException", br#"{"message":"x"}"#);
+        assert!(h.contains("serverless"), "{h}");
+        let h = first_hint(400, "ValidationError", br#"{"ErrorCode":"TARGET_MODEL_HEADER_NOT_SUPPORTED","Message":"Endpoint iris-xgb is not a multi-model endpoint and does not support target model header."}"#);
+        assert!(h.contains("Target-Model"), "{h}");
+        let h = first_hint(
+            400,
+            "ValidationError",
+            br#"{"message":"Request 1-2 has oversize body."}"#,
+        );
+        assert!(h.contains("4 MB"), "{h}");
     }
 }

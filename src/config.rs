@@ -8,10 +8,35 @@ use crate::sign::Scope;
 /// What kind of endpoint a request goes to; decides the body and how responses are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetKind {
-    /// An API Gateway invoke URL (JSON `{"data": ...}` body).
+    /// An API Gateway REST API invoke URL (JSON `{"data": ...}` body).
     ApiGateway,
+    /// An API Gateway HTTP API invoke URL (the same body, its own error answers).
+    HttpApi,
+    /// A Lambda function URL (the same body, signed for `lambda`).
+    FunctionUrl,
     /// SageMaker runtime InvokeEndpoint (`text/csv` body).
     SageMaker,
+}
+
+/// `--api`: which kind of API a `--url` is, when its host does not tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiKind {
+    /// API Gateway REST API (`/{stage}/{resource}`).
+    Rest,
+    /// API Gateway HTTP API.
+    Http,
+    /// Lambda function URL (signing service `lambda`).
+    FunctionUrl,
+}
+
+impl ApiKind {
+    pub fn kind(self) -> TargetKind {
+        match self {
+            ApiKind::Rest => TargetKind::ApiGateway,
+            ApiKind::Http => TargetKind::HttpApi,
+            ApiKind::FunctionUrl => TargetKind::FunctionUrl,
+        }
+    }
 }
 
 impl TargetKind {
@@ -19,8 +44,15 @@ impl TargetKind {
     pub fn protocol(self) -> &'static dyn crate::protocol::Protocol {
         match self {
             TargetKind::ApiGateway => &crate::protocol::apigw::ApiGateway,
+            TargetKind::HttpApi => &crate::protocol::http_api::HttpApi,
+            TargetKind::FunctionUrl => &crate::protocol::function_url::FunctionUrl,
             TargetKind::SageMaker => &crate::protocol::sagemaker::SageMaker,
         }
+    }
+
+    /// An API (any of the three kinds), not the SageMaker endpoint.
+    pub fn is_api(self) -> bool {
+        self != TargetKind::SageMaker
     }
 
     /// The request Content-Type each endpoint expects.
@@ -38,9 +70,19 @@ pub struct Target {
 }
 
 /// Infer `(service, region)` from an AWS hostname: `*.execute-api.{region}.amazonaws.com`,
-/// `runtime.sagemaker.{region}.amazonaws.com`, their FIPS, China and VPC-endpoint forms.
+/// `runtime.sagemaker.{region}.amazonaws.com`, their FIPS, China and VPC-endpoint forms, and
+/// function URLs `<url-id>.lambda-url.{region}.on.aws`.
 pub fn infer_scope(host: &str) -> Option<(&'static str, String)> {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if let Some(rest) = host.strip_suffix(".on.aws") {
+        let labels: Vec<&str> = rest.split('.').collect();
+        return match labels.as_slice() {
+            [_, "lambda-url", region] if looks_like_region(region) => {
+                Some(("lambda", region.to_string()))
+            }
+            _ => None,
+        };
+    }
     let rest = host
         .strip_suffix(".amazonaws.com")
         .or_else(|| host.strip_suffix(".amazonaws.com.cn"))?;
@@ -111,12 +153,44 @@ pub struct TargetSpec {
     pub service: Option<String>,
     /// Region from the environment or the profile, used where the host names none.
     pub fallback_region: Option<String>,
+    /// `--api`: the kind of API `url` is (otherwise inferred from it).
+    pub api: Option<ApiKind>,
+}
+
+/// The kind of API a URL addresses: a function URL by its host; an execute-api host with a
+/// single path segment is an HTTP API's `$default` stage (a REST API's path always starts with
+/// its stage); anything else a REST API unless `--api` says otherwise.
+pub fn infer_api_kind(url: &Url) -> TargetKind {
+    let host = url.host_str().unwrap_or_default();
+    match infer_scope(host) {
+        Some(("lambda", _)) => TargetKind::FunctionUrl,
+        Some(("execute-api", _))
+            if url
+                .path_segments()
+                .is_some_and(|s| s.filter(|p| !p.is_empty()).count() == 1) =>
+        {
+            TargetKind::HttpApi
+        }
+        _ => TargetKind::ApiGateway,
+    }
 }
 
 /// Resolve the URL to call and the signing scope.
 pub fn resolve_target(spec: &TargetSpec) -> Result<Target, CliError> {
     let (kind, url) = match (&spec.url, &spec.endpoint_name) {
-        (Some(raw), None) => (TargetKind::ApiGateway, parse_url("--url", raw)?),
+        (Some(raw), None) => {
+            let url = parse_url("--url", raw)?;
+            let kind = spec
+                .api
+                .map(ApiKind::kind)
+                .unwrap_or_else(|| infer_api_kind(&url));
+            (kind, url)
+        }
+        (None, Some(_)) if spec.api.is_some() => {
+            return Err(CliError::usage(
+                "--api is for --url (an API); --endpoint-name calls SageMaker directly",
+            ))
+        }
         (None, Some(name)) => {
             validate_endpoint_name(name)?;
             let base = match &spec.endpoint_url {
@@ -156,10 +230,7 @@ pub fn resolve_target(spec: &TargetSpec) -> Result<Target, CliError> {
     };
     let host = url.host_str().unwrap_or_default();
     let inferred = infer_scope(host);
-    let default_service = match kind {
-        TargetKind::ApiGateway => "execute-api",
-        TargetKind::SageMaker => "sagemaker",
-    };
+    let default_service = kind.protocol().service();
     let service = spec
         .service
         .clone()
@@ -229,6 +300,53 @@ mod tests {
             let got = infer_scope(host);
             assert_eq!(got.as_ref().map(|(s, r)| (*s, r.as_str())), want, "{host}");
         }
+    }
+
+    #[test]
+    fn api_kind_from_url_or_flag() {
+        let resolve = |url: &str, api: Option<ApiKind>| {
+            resolve_target(&TargetSpec {
+                url: Some(url.into()),
+                api,
+                region: Some("us-east-1".into()),
+                ..Default::default()
+            })
+            .unwrap()
+        };
+        let t = resolve(
+            "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/",
+            None,
+        );
+        assert_eq!(
+            (t.kind, t.scope.service.as_str()),
+            (TargetKind::FunctionUrl, "lambda")
+        );
+        let t = resolve(
+            "https://abc123.execute-api.us-east-1.amazonaws.com/irispredict",
+            None,
+        );
+        assert_eq!(t.kind, TargetKind::HttpApi);
+        assert_eq!(t.scope.service, "execute-api");
+        let t = resolve(
+            "https://abc123.execute-api.us-east-1.amazonaws.com/species/irispredict",
+            None,
+        );
+        assert_eq!(t.kind, TargetKind::ApiGateway);
+        // A local or custom host says nothing: REST unless --api.
+        let t = resolve("http://127.0.0.1:9000/", Some(ApiKind::FunctionUrl));
+        assert_eq!(
+            (t.kind, t.scope.service.as_str()),
+            (TargetKind::FunctionUrl, "lambda")
+        );
+        let t = resolve("http://127.0.0.1:9000/irispredict", None);
+        assert_eq!(t.kind, TargetKind::ApiGateway);
+        let t = resolve("http://127.0.0.1:9000/irispredict", Some(ApiKind::Http));
+        assert_eq!(t.kind, TargetKind::HttpApi);
+        assert_eq!(
+            infer_scope("x.lambda-url.ap-south-1.on.aws"),
+            Some(("lambda", "ap-south-1".into()))
+        );
+        assert_eq!(infer_scope("lambda-url.us-east-1.on.aws"), None);
     }
 
     #[test]

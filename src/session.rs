@@ -24,6 +24,8 @@ pub struct TargetOptions {
     pub local: bool,
     pub region: Option<String>,
     pub service: Option<String>,
+    /// `--api`: the kind of API `--url` (or `--local`'s API) is.
+    pub api: Option<crate::config::ApiKind>,
 }
 
 /// Which credentials sign: explicit keys, or the AWS chain (with a profile).
@@ -124,12 +126,19 @@ pub fn target_spec(target: &TargetOptions, env: impl Fn(&str) -> Option<String>)
         region: target.region.clone(),
         service: target.service.clone(),
         fallback_region: None,
+        api: target.api,
     };
     if target.local {
         return spec;
     }
     if spec.url.is_none() && spec.endpoint_name.is_none() {
-        spec.url = env("IRIS_URL");
+        // `serve` exports one URL per kind of API; --api picks its own.
+        spec.url = match target.api {
+            Some(crate::config::ApiKind::Http) => env("IRIS_HTTP_API_URL"),
+            Some(crate::config::ApiKind::FunctionUrl) => env("IRIS_FUNCTION_URL"),
+            _ => None,
+        }
+        .or_else(|| env("IRIS_URL"));
         if spec.url.is_none() {
             spec.endpoint_name = env("IRIS_ENDPOINT_NAME");
         }
@@ -166,7 +175,11 @@ impl Session {
             if spec.endpoint_name.is_some() {
                 spec.endpoint_url = Some(emu.endpoint_url());
             } else {
-                spec.url = Some(emu.invoke_url());
+                spec.url = Some(match spec.api {
+                    Some(crate::config::ApiKind::Http) => emu.http_api_url(),
+                    Some(crate::config::ApiKind::FunctionUrl) => emu.function_url(),
+                    _ => emu.invoke_url(),
+                });
             }
             spec.region.get_or_insert_with(|| emu.region().to_string());
             emulator = Some(emu);
@@ -202,6 +215,13 @@ impl Session {
             credentials_origin: origin,
             _emulator: emulator,
         })
+    }
+}
+
+impl Session {
+    /// With `--local`: the embedded emulator's main URL (SageMaker runtime, CloudWatch).
+    pub fn emulator_endpoint_url(&self) -> Option<String> {
+        self._emulator.as_ref().map(Emulator::endpoint_url)
     }
 }
 

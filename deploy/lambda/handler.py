@@ -5,9 +5,12 @@ The corrected version of the seed's function. It works behind either integration
 * non-proxy ("Lambda custom"): the event *is* the JSON body, ``{"data": "5.1,3.5,1.4,0.2"}``;
   the return value is the result dict and errors are raised (Lambda reports them as
   ``errorMessage`` / ``errorType``; the template maps them to 400 / 502).
-* proxy (``AWS_PROXY``): the event carries ``body``, ``httpMethod``, ``requestContext``...; the
-  return value is ``{"statusCode", "headers", "body"}`` with a ``Server-Timing`` header that
-  splits the latency into the Lambda hop and the SageMaker hop.
+* proxy (``AWS_PROXY``, REST payload 1.0 or HTTP API / function URL payload 2.0): the event
+  carries ``body``, ``httpMethod`` or ``routeKey``, ``requestContext``...; the return value is
+  ``{"statusCode", "headers", "body"}`` with a ``Server-Timing`` header that splits the latency
+  into the Lambda hop and the SageMaker hop, plus ``init`` on the first (cold) invocation of an
+  execution environment: the time this module took to load (imports and the boto3 client; the
+  runtime's own start before it is not visible from here).
 
 ``data`` holds one CSV row or several separated by ``\\n``. The endpoint's answer is parsed in
 every format the built-in XGBoost container has produced (see ``parse_predictions``).
@@ -16,18 +19,26 @@ Environment: ``ENDPOINT_NAME`` (required), ``CLASS_NAMES`` (default
 ``setosa,versicolor,virginica``), ``ACCEPT`` (default ``text/csv``).
 """
 
-import base64
-import binascii
-import json
-import logging
-import math
-import os
-import re
 import time
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+_LOAD_STARTED = time.perf_counter()
+
+import base64  # noqa: E402  (after the clock starts, so init covers every import)
+import binascii  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+
+import boto3  # noqa: E402
+from botocore.config import Config  # noqa: E402
+from botocore.exceptions import (  # noqa: E402
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+)
 
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
@@ -51,6 +62,11 @@ _RUNTIME = boto3.client(
     region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
     config=_CLIENT_CONFIG,
 )
+
+
+# Milliseconds this module took to load; reported once, by the environment's first invocation.
+_INIT_MS = (time.perf_counter() - _LOAD_STARTED) * 1000.0
+_COLD = True
 
 
 class BadRequest(ValueError):
@@ -269,6 +285,8 @@ def _json_data(body):
 def _server_timing(timings, started):
     total = (time.perf_counter() - started) * 1000.0
     parts = [f"lambda;dur={total:.1f}"]
+    if "init" in timings:
+        parts.append(f"init;dur={timings['init']:.1f}")
     if "sagemaker" in timings:
         parts.append(f"sagemaker;dur={timings['sagemaker']:.1f}")
     return ", ".join(parts)
@@ -286,8 +304,12 @@ def _proxy_response(status, document, timings, started):
 
 
 def handler(event, context):
+    global _COLD
     started = time.perf_counter()
     timings = {}
+    if _COLD:
+        _COLD = False
+        timings["init"] = _INIT_MS
     if not is_proxy_event(event):
         if not isinstance(event, dict) or "data" not in event:
             raise BadRequest('the JSON body needs "data", e.g. {"data": "5.1,3.5,1.4,0.2"}')

@@ -36,9 +36,14 @@ pytestmark = pytest.mark.emulator
 REPO = Path(__file__).resolve().parents[2]
 EXPORTS = (
     "IRIS_URL",
+    "IRIS_HTTP_API_URL",
+    "IRIS_FUNCTION_URL",
     "IRIS_ENDPOINT_URL",
     "IRIS_ENDPOINT_NAME",
     "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+    "AWS_ENDPOINT_URL_CLOUDWATCH",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
 )
@@ -66,7 +71,7 @@ def binary():
 
 
 def read_exports(proc, log):
-    """The first six stdout lines of `serve`, within STARTUP_SECONDS."""
+    """The export lines `serve` prints first, within STARTUP_SECONDS."""
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ)
     buffer = b""

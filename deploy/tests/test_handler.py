@@ -33,6 +33,24 @@ VERSICOLOR = {
 SERVER_TIMING = re.compile(r"^lambda;dur=(\d+\.\d), sagemaker;dur=(\d+\.\d)$")
 
 
+@pytest.fixture(autouse=True)
+def warm(monkeypatch):
+    """Every test runs in a warm environment unless it asks for a cold one."""
+    monkeypatch.setattr(handler, "_COLD", False)
+
+
+def test_cold_invocation_reports_init_once(endpoint, monkeypatch):
+    monkeypatch.setattr(handler, "_COLD", True)
+    endpoint.queue(TWO_ROWS_OUTPUT.split("\n")[0])
+    first = handler.handler(proxy_event(json.dumps({"data": ROW_SETOSA})), None)
+    metrics = parse_server_timing(first["headers"]["Server-Timing"])
+    assert set(metrics) == {"lambda", "init", "sagemaker"}
+    assert metrics["init"] == round(handler._INIT_MS, 1) and metrics["init"] > 0
+    endpoint.queue(TWO_ROWS_OUTPUT.split("\n")[0])
+    second = handler.handler(proxy_event(json.dumps({"data": ROW_SETOSA})), None)
+    assert SERVER_TIMING.match(second["headers"]["Server-Timing"])
+
+
 def test_single_row_matches_the_emulator_wire_format(endpoint):
     endpoint.queue(TWO_ROWS_OUTPUT.split("\n")[0] + "\n")
     result = handler.handler({"data": ROW_SETOSA}, None)

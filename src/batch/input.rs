@@ -757,7 +757,7 @@ pub fn read_batches(
         allow_missing: opts.allow_missing,
         format: opts.format,
         per_row_overhead: match kind {
-            TargetKind::ApiGateway => 2,
+            TargetKind::ApiGateway | TargetKind::HttpApi | TargetKind::FunctionUrl => 2,
             TargetKind::SageMaker => 1,
         },
     };

@@ -475,10 +475,7 @@ fn read_failed(e: anyhow::Error, checkpointed: bool) -> CliError {
 
 /// Where a target kind's rows go, for messages.
 pub fn describe(kind: TargetKind) -> &'static str {
-    match kind {
-        TargetKind::ApiGateway => "API",
-        TargetKind::SageMaker => "SageMaker endpoint",
-    }
+    kind.protocol().describe()
 }
 
 /// Context for an error about a path.

@@ -20,7 +20,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use bytes::Bytes;
 
-use crate::client::Signer;
 use crate::config::TargetKind;
 use crate::error::{CliError, Exit};
 use crate::flow::RetryPolicy;
@@ -226,8 +225,12 @@ fn rendezvous(file: &Path, mine: std::time::SystemTime) -> Result<std::time::Sys
 /// on both sides), aimed at the same emulator with `--local`.
 async fn sagemaker_session(
     opts: &LoadTarget,
-    first: &Signer,
+    first: &crate::session::Session,
 ) -> anyhow::Result<crate::session::Session> {
+    // The emulator's main port: with --api function-url the first URL is on the function
+    // URL's own port, which serves nothing else.
+    let emulator = first.emulator_endpoint_url();
+    let first = &first.signer;
     let u = &first.target.url;
     let origin = format!(
         "{}://{}{}",
@@ -239,7 +242,12 @@ async fn sagemaker_session(
         (Some(n), _) => (n.clone(), opts.sagemaker_endpoint_url.clone()),
         (None, true) => (
             crate::emulator::EmulatorConfig::default().endpoint_name,
-            Some(opts.sagemaker_endpoint_url.clone().unwrap_or(origin)),
+            Some(
+                opts.sagemaker_endpoint_url
+                    .clone()
+                    .or(emulator)
+                    .unwrap_or(origin),
+            ),
         ),
         (None, false) => {
             return Err(CliError::usage(
@@ -255,6 +263,7 @@ async fn sagemaker_session(
         local: false,
         region: Some(first.target.scope.region.clone()),
         service: None,
+        api: None,
     };
     let mut auth = opts.auth.clone();
     let creds = first.credentials();
@@ -294,7 +303,7 @@ pub async fn prepare(opts: &LoadTarget, quiet: bool) -> anyhow::Result<Prepared>
     let session = crate::session::Session::open(&target_opts, &opts.auth).await?;
     let kind = session.signer.target.kind;
     match (opts.target_choice, kind) {
-        (TargetChoice::Sagemaker, TargetKind::ApiGateway) => {
+        (TargetChoice::Sagemaker, k) if k.is_api() => {
             return Err(CliError::usage(
                 "--target sagemaker needs --endpoint-name (or --local)",
             )
@@ -309,7 +318,7 @@ pub async fn prepare(opts: &LoadTarget, quiet: bool) -> anyhow::Result<Prepared>
         _ => {}
     }
     let second = if opts.target_choice == TargetChoice::Both {
-        Some(sagemaker_session(opts, &session.signer).await?)
+        Some(sagemaker_session(opts, &session).await?)
     } else {
         None
     };

@@ -51,9 +51,10 @@ pub fn parse_server_timing(value: &str) -> impl Iterator<Item = (&str, u64)> {
 /// that sets it on the invocation that initialised its environment).
 pub const COLD_HOP: &str = "init";
 
-/// Whether a `Server-Timing` value marks a cold start.
+/// Whether a `Server-Timing` value marks a cold start. An `init` of zero took no time (the
+/// emulator without `--cold-start` marks new environments so): nothing to keep apart.
 pub fn is_cold(server_timing: &str) -> bool {
-    parse_server_timing(server_timing).any(|(name, _)| name == COLD_HOP)
+    parse_server_timing(server_timing).any(|(name, us)| name == COLD_HOP && us > 0)
 }
 
 /// Named histograms, at most [`MAX_HOPS`].
@@ -403,6 +404,7 @@ mod tests {
         assert_eq!(m.ok, 3);
         assert_eq!(m.hops.get("init").unwrap().len(), 1);
         assert!(!is_cold("apigw;dur=1, initial;dur=2"));
+        assert!(!is_cold("apigw;dur=1, init;dur=0.000"));
     }
 
     #[test]

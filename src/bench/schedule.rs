@@ -261,15 +261,60 @@ impl Schedule {
 
     /// Requests due strictly before `t` seconds: the first index due at or after `t`.
     pub fn index_at(&self, t: f64) -> u64 {
-        let mut i = self.count_by(t).ceil().max(0.0) as u64;
-        // Correct the float rounding of the integral against `due` itself.
-        while i > 0 && self.due(i - 1).is_some_and(|d| d.as_secs_f64() >= t) {
-            i -= 1;
+        // The first index due at or after `t` (`due` is monotonic), starting from the
+        // integral's estimate. The estimate is off by float rounding, usually by one, but by
+        // up to 2^64 for absurd rates (`--ramp 5..1e29/1h`, found by fuzzing): so the search
+        // gallops from it and bisects, never stepping one index at a time.
+        let at_or_after = |i: u64| self.due(i).is_none_or(|d| d.as_secs_f64() >= t);
+        let est = self.count_by(t).ceil().max(0.0);
+        let start = if est >= u64::MAX as f64 {
+            u64::MAX
+        } else {
+            est as u64
+        };
+        // `lo` is before `t` (or none is), `hi` is at or after it.
+        let (mut lo, mut hi): (Option<u64>, u64) = if at_or_after(start) {
+            let mut step = 1u64;
+            let mut hi = start;
+            loop {
+                let probe = hi.saturating_sub(step);
+                if probe == hi {
+                    break (None, hi);
+                }
+                if at_or_after(probe) {
+                    hi = probe;
+                    step = step.saturating_mul(2);
+                } else {
+                    break (Some(probe), hi);
+                }
+            }
+        } else {
+            let mut step = 1u64;
+            let mut lo = start;
+            loop {
+                let probe = lo.saturating_add(step);
+                if probe == lo || at_or_after(probe) {
+                    break (Some(lo), probe);
+                }
+                lo = probe;
+                step = step.saturating_mul(2);
+            }
+        };
+        while let Some(l) = lo {
+            if hi - l <= 1 {
+                break;
+            }
+            let mid = l + (hi - l) / 2;
+            if at_or_after(mid) {
+                hi = mid;
+            } else {
+                lo = Some(mid);
+            }
         }
-        while self.due(i).is_some_and(|d| d.as_secs_f64() < t) {
-            i += 1;
+        if lo.is_none() && hi > 0 && at_or_after(0) {
+            return 0;
         }
-        i
+        hi
     }
 
     /// When this copy's request `i` (from 0) is due, after the start; `None` if the rate

@@ -111,9 +111,34 @@ pub struct TargetArgs {
     #[arg(long)]
     pub region: Option<String>,
 
-    /// Signing service name (inferred: execute-api or sagemaker).
+    /// Signing service name (inferred: execute-api, sagemaker, or lambda for a function URL).
     #[arg(long)]
     pub service: Option<String>,
+
+    /// Which kind of API --url (or --local) is: rest, http (API Gateway HTTP API) or
+    /// function-url (Lambda function URL, signed for lambda). Inferred from AWS hostnames: a
+    /// `*.lambda-url.*.on.aws` host is a function URL, an execute-api URL with one path
+    /// segment an HTTP API; otherwise rest. Without --url, `http` and `function-url` read
+    /// IRIS_HTTP_API_URL and IRIS_FUNCTION_URL.
+    #[arg(long, value_enum, conflicts_with = "endpoint_name")]
+    pub api: Option<ApiArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApiArg {
+    Rest,
+    Http,
+    FunctionUrl,
+}
+
+impl ApiArg {
+    pub fn kind(self) -> crate::config::ApiKind {
+        match self {
+            ApiArg::Rest => crate::config::ApiKind::Rest,
+            ApiArg::Http => crate::config::ApiKind::Http,
+            ApiArg::FunctionUrl => crate::config::ApiKind::FunctionUrl,
+        }
+    }
 }
 
 impl TargetArgs {
@@ -125,6 +150,7 @@ impl TargetArgs {
             local: self.local,
             region: self.region.clone(),
             service: self.service.clone(),
+            api: self.api.map(ApiArg::kind),
         }
     }
 }

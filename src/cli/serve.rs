@@ -11,13 +11,89 @@ use super::values;
 use crate::emulator::auth::KeyStore;
 use crate::emulator::model::Model;
 use crate::emulator::serve::ServeOptions;
-use crate::emulator::{EmulatorConfig, Faults, Integration, Latencies, IRIS_CLASSES};
+use crate::emulator::{
+    EmulatorConfig, Faults, Integration, Latencies, Limits, SageMakerMode, Serverless, UsagePlan,
+    IRIS_CLASSES,
+};
 use crate::error::CliError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum IntegrationArg {
     NonProxy,
     Proxy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SageMakerModeArg {
+    /// Instance-backed real-time endpoint.
+    RealTime,
+    /// Serverless endpoint: `--max-concurrency`, `--memory-mb`, 4 MB payloads, cold starts.
+    Serverless,
+}
+
+fn fmt_duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// A duration within AWS's bounds for the setting.
+fn bounded_duration(s: &str, lo: Duration, hi: Duration) -> Result<Duration, String> {
+    let d = values::parse_duration(s)?;
+    if d < lo || d > hi {
+        return Err(format!(
+            "'{s}' is outside {}..={} (AWS's limits)",
+            fmt_duration(lo),
+            fmt_duration(hi)
+        ));
+    }
+    Ok(d)
+}
+
+/// API Gateway REST: 50 ms to 29 s (AWS_WIRE §9).
+fn integration_timeout(s: &str) -> Result<Duration, String> {
+    bounded_duration(s, Duration::from_millis(50), Duration::from_secs(29))
+}
+
+/// HTTP API: 50 ms to 30 s.
+fn http_api_timeout(s: &str) -> Result<Duration, String> {
+    bounded_duration(s, Duration::from_millis(50), Duration::from_secs(30))
+}
+
+/// Any positive duration up to an hour (AWS's is fixed at 60 s; shorter values make tests fast).
+fn container_timeout(s: &str) -> Result<Duration, String> {
+    bounded_duration(s, Duration::from_millis(1), Duration::from_secs(3600))
+}
+
+/// Serverless `MaxConcurrency`: 1 to 200.
+fn max_concurrency(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=200).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not between 1 and 200 (SageMaker's MaxConcurrency range)"
+        )),
+    }
+}
+
+/// Serverless `MemorySizeInMB`: 1024 to 6144 in steps of 1024.
+fn memory_mb(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if (1024..=6144).contains(&n) && n.is_multiple_of(1024) => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not one of 1024, 2048, 3072, 4096, 5120, 6144 (SageMaker's MemorySizeInMB values)"
+        )),
+    }
+}
+
+/// A usage-plan API key: API Gateway's keys are 20 to 128 printable ASCII characters.
+fn api_key(s: &str) -> Result<String, String> {
+    if (20..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(s.to_string())
+    } else {
+        Err("an API key must be 20 to 128 printable ASCII characters without spaces".into())
+    }
 }
 
 /// Serve a local API Gateway -> Lambda -> SageMaker XGBoost endpoint that behaves like AWS on
@@ -101,6 +177,54 @@ pub struct ServeArgs {
     /// server's URLs, region and keys, for Postman's AWS Signature auth) into DIR.
     #[arg(long, value_name = "DIR")]
     pub postman: Option<PathBuf>,
+
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with a certificate for 127.0.0.1, ::1 and
+    /// localhost made at start by a CA of its own; the CA goes to --tls-ca-file and the export
+    /// lines add IRIS_CA_BUNDLE and AWS_CA_BUNDLE.
+    #[arg(long)]
+    pub tls: bool,
+
+    /// Where --tls writes its CA certificate (PEM) [default: iris-cli-serve-PID-ca.pem in the
+    /// temporary directory].
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub tls_ca_file: Option<PathBuf>,
+    /// REST API integration timeout (AWS: 50ms..29s, default 29s): a slower Lambda gets
+    /// `504 {"message": "Endpoint request timed out"}`.
+    #[arg(long, value_parser = integration_timeout, default_value = "29s")]
+    pub integration_timeout: Duration,
+    /// HTTP API integration timeout (at most 30s): 503 Service Unavailable beyond it.
+    #[arg(long, value_parser = http_api_timeout, default_value = "30s")]
+    pub http_api_timeout: Duration,
+    /// How long SageMaker waits for the container (AWS: 60s): 424 ModelError beyond it.
+    #[arg(long, value_parser = container_timeout, default_value = "60s")]
+    pub container_timeout: Duration,
+    /// In-flight invocations the real-time endpoint takes; beyond them SageMaker's
+    /// 400 ThrottlingException (default: no limit).
+    #[arg(long, value_parser = values::count, value_name = "N")]
+    pub sagemaker_concurrency: Option<usize>,
+    /// How the endpoint is hosted.
+    #[arg(long, value_enum, default_value = "real-time")]
+    pub sagemaker_mode: SageMakerModeArg,
+    /// Serverless MaxConcurrency (1..200): ThrottlingException beyond it.
+    #[arg(long, value_parser = max_concurrency, default_value = "20")]
+    pub max_concurrency: usize,
+    /// Serverless MemorySizeInMB (1024..6144, steps of 1024).
+    #[arg(long, value_parser = memory_mb, default_value = "2048")]
+    pub memory_mb: u32,
+    /// Serverless: time to provision an instance (ModelSetupTime); while an endpoint scales from
+    /// zero, other requests get 429 ModelNotReadyException.
+    #[arg(long, value_parser = values::parse_duration, default_value = "2s")]
+    pub model_setup_time: Duration,
+    /// Require this usage-plan API key in `x-api-key` on the REST API (repeatable); a missing
+    /// or unknown key gets 403 Forbidden.
+    #[arg(long = "api-key", value_parser = api_key, value_name = "KEY")]
+    pub api_keys: Vec<String>,
+    /// Requests each API key may make; then 429 "Limit Exceeded".
+    #[arg(long, requires = "api_keys", value_parser = values::count_u64, value_name = "N")]
+    pub api_key_quota: Option<u64>,
+    /// Address of the Lambda function URL (its own port: a function URL takes every path).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub function_url_listen: SocketAddr,
 }
 
 impl ServeArgs {
@@ -139,6 +263,24 @@ impl ServeArgs {
         if self.stall_at.is_some() && self.stall_for.is_none() {
             return Err(CliError::usage("--stall-at needs --stall-for").into());
         }
+        let sagemaker = match self.sagemaker_mode {
+            SageMakerModeArg::RealTime => SageMakerMode::RealTime {
+                concurrency: self.sagemaker_concurrency,
+            },
+            SageMakerModeArg::Serverless => {
+                if self.sagemaker_concurrency.is_some() {
+                    return Err(CliError::usage(
+                        "--sagemaker-concurrency is for real-time endpoints; a serverless endpoint takes --max-concurrency",
+                    )
+                    .into());
+                }
+                SageMakerMode::Serverless(Serverless {
+                    max_concurrency: self.max_concurrency,
+                    memory_mb: self.memory_mb,
+                    setup_time: self.model_setup_time,
+                })
+            }
+        };
         Ok(EmulatorConfig {
             listen: self.listen,
             stage: self.stage.clone(),
@@ -167,6 +309,18 @@ impl ServeArgs {
             },
             seed: self.seed,
             access_log: self.access_log.clone(),
+            limits: Limits {
+                integration_timeout: self.integration_timeout,
+                http_api_timeout: self.http_api_timeout,
+                container_timeout: self.container_timeout,
+                ..Limits::default()
+            },
+            sagemaker,
+            usage_plan: (!self.api_keys.is_empty()).then(|| UsagePlan {
+                keys: self.api_keys.clone(),
+                quota: self.api_key_quota,
+            }),
+            function_url_listen: self.function_url_listen,
             ..EmulatorConfig::default()
         })
     }
@@ -174,8 +328,25 @@ impl ServeArgs {
 
 impl ServeArgs {
     pub fn options(&self) -> anyhow::Result<ServeOptions> {
+        let mut config = self.to_config()?;
+        if self.tls {
+            let mut names = vec!["127.0.0.1".to_string(), "::1".into(), "localhost".into()];
+            let ip = self.listen.ip();
+            if !ip.is_unspecified() && !names.contains(&ip.to_string()) {
+                names.push(ip.to_string());
+            }
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let ca = crate::tls::local_ca(&names)?;
+            let path = self.tls_ca_file.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("iris-cli-serve-{}-ca.pem", std::process::id()))
+            });
+            std::fs::write(&path, &ca.ca_pem)
+                .with_context(|| format!("cannot write --tls-ca-file {}", path.display()))?;
+            config.tls = Some(crate::tls::server_config(&ca)?);
+            config.tls_ca_file = Some(path);
+        }
         Ok(ServeOptions {
-            config: self.to_config()?,
+            config,
             credentials_file: self.credentials.clone(),
             postman_dir: self.postman.clone(),
         })

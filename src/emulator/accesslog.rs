@@ -25,7 +25,7 @@ pub struct LogRecord<'a> {
     pub ip: IpAddr,
     pub method: &'a str,
     pub path: &'a str,
-    /// `apigw`, `sagemaker` or `none`.
+    /// `apigw`, `httpapi`, `function-url`, `sagemaker`, `cloudwatch` or `none`.
     pub route: &'a str,
     pub status: u16,
     pub error_type: Option<&'a str>,

@@ -104,6 +104,12 @@ pub async fn handle(
         return rejection_response(ctx, &rej);
     }
 
+    if let Some(plan) = &cfg.usage_plan {
+        if let Some(r) = check_api_key(shared, ctx, parts, plan) {
+            return r;
+        }
+    }
+
     // Guess: stage throttling applies after the method's IAM check, so unsigned floods get 403s.
     if let Some(bucket) = &shared.bucket {
         if !bucket.try_take(Instant::now()) {
@@ -141,8 +147,23 @@ pub async fn handle(
     }
 
     let started = Instant::now();
-    let outcome = lambda::invoke(shared, ctx, body).await;
+    let proxy = cfg.integration == Integration::Proxy;
+    let timeout = cfg.limits.integration_timeout;
+    let outcome = tokio::time::timeout(timeout, lambda::invoke(shared, ctx, body, proxy)).await;
     ctx.lambda_dur = Some(started.elapsed());
+    let Ok(outcome) = outcome else {
+        // AWS_WIRE §9. Unverified: no captured x-amzn-ErrorType for the timeout; none is sent.
+        return gateway_response(
+            ctx,
+            504,
+            None,
+            "{\"message\": \"Endpoint request timed out\"}".into(),
+        );
+    };
+    if lambda_response_too_large(&outcome, proxy, cfg.limits.lambda_response_max) {
+        // Lambda fails the invocation (RequestEntityTooLarge); API Gateway answers 502.
+        return internal_error(ctx, 502);
+    }
     match (outcome, cfg.integration) {
         (LambdaOutcome::Result(text), _) => {
             let mut r = Response::new(Body::from(text));
@@ -186,4 +207,64 @@ fn injected_error(ctx: &mut Ctx, integration: Integration) -> Response<Body> {
         ),
         s => internal_error(ctx, s),
     }
+}
+
+/// Whether the function's response exceeds Lambda's synchronous limit (6 291 556 bytes). A
+/// proxy result is the body wrapped in the `statusCode`/`headers` object, so it is measured as
+/// that object.
+pub fn lambda_response_too_large(outcome: &LambdaOutcome, proxy: bool, max: usize) -> bool {
+    let text = match outcome {
+        LambdaOutcome::Result(t) | LambdaOutcome::FunctionError(t) => t,
+        LambdaOutcome::InvokeError => return false,
+    };
+    // Escaping can only grow the text, so a short one needs no exact measure.
+    if text.len() * 2 + 128 <= max {
+        return false;
+    }
+    let len = if proxy {
+        PROXY_RESULT_PREFIX.len() + serde_json::to_string(text).map(|s| s.len()).unwrap_or(0) + 1
+    } else {
+        text.len()
+    };
+    len > max
+}
+
+/// What precedes `json.dumps(body)` in the emulated function's proxy result.
+const PROXY_RESULT_PREFIX: &str =
+    "{\"statusCode\": 200, \"headers\": {\"Content-Type\": \"application/json\"}, \"body\": ";
+
+/// The usage plan (AWS_WIRE §9): a missing or unknown `x-api-key` is 403 Forbidden, a key over
+/// its quota 429 Limit Exceeded. Checked after IAM (unverified order).
+fn check_api_key(
+    shared: &Shared,
+    ctx: &mut Ctx,
+    parts: &http::request::Parts,
+    plan: &super::UsagePlan,
+) -> Option<Response<Body>> {
+    let key = parts
+        .headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| plan.keys.iter().any(|p| p == k));
+    let Some(key) = key else {
+        return Some(gateway_response(
+            ctx,
+            403,
+            Some("ForbiddenException"),
+            "{\"message\":\"Forbidden\"}".into(),
+        ));
+    };
+    let mut used = shared.api_key_use.lock().unwrap_or_else(|e| e.into_inner());
+    let n = used.entry(key.to_string()).or_default();
+    if plan.quota.is_some_and(|q| *n >= q) {
+        drop(used);
+        return Some(gateway_response(
+            ctx,
+            429,
+            Some("LimitExceededException"),
+            "{\"message\":\"Limit Exceeded\"}".into(),
+        ));
+    }
+    *n += 1;
+    None
 }

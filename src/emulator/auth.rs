@@ -28,16 +28,37 @@ pub enum Action {
     ExecuteApiInvoke,
     /// `sagemaker:InvokeEndpoint`
     SageMakerInvokeEndpoint,
+    /// `lambda:InvokeFunctionUrl` (a function URL with `AuthType: AWS_IAM`)
+    LambdaInvokeFunctionUrl,
+    /// `cloudwatch:GetMetricData`
+    CloudWatchGetMetricData,
 }
 
 impl Action {
-    pub const ALL: [Action; 2] = [Action::ExecuteApiInvoke, Action::SageMakerInvokeEndpoint];
+    pub const ALL: [Action; 4] = [
+        Action::ExecuteApiInvoke,
+        Action::SageMakerInvokeEndpoint,
+        Action::LambdaInvokeFunctionUrl,
+        Action::CloudWatchGetMetricData,
+    ];
 
     /// The IAM spelling, e.g. `execute-api:Invoke`.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::ExecuteApiInvoke => "execute-api:Invoke",
             Action::SageMakerInvokeEndpoint => "sagemaker:InvokeEndpoint",
+            Action::LambdaInvokeFunctionUrl => "lambda:InvokeFunctionUrl",
+            Action::CloudWatchGetMetricData => "cloudwatch:GetMetricData",
+        }
+    }
+
+    /// The SigV4 signing name of the service the action belongs to.
+    pub fn service(self) -> &'static str {
+        match self {
+            Action::ExecuteApiInvoke => "execute-api",
+            Action::SageMakerInvokeEndpoint => "sagemaker",
+            Action::LambdaInvokeFunctionUrl => "lambda",
+            Action::CloudWatchGetMetricData => "monitoring",
         }
     }
 
@@ -46,6 +67,8 @@ impl Action {
         match service {
             "execute-api" => Some(Action::ExecuteApiInvoke),
             "sagemaker" => Some(Action::SageMakerInvokeEndpoint),
+            "lambda" => Some(Action::LambdaInvokeFunctionUrl),
+            "monitoring" => Some(Action::CloudWatchGetMetricData),
             _ => None,
         }
     }
@@ -66,7 +89,7 @@ impl std::str::FromStr for Action {
             .into_iter()
             .find(|a| a.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
-                format!("unknown action {s:?} (expected execute-api:Invoke or sagemaker:InvokeEndpoint)")
+                format!("unknown action {s:?} (expected execute-api:Invoke, sagemaker:InvokeEndpoint, lambda:InvokeFunctionUrl or cloudwatch:GetMetricData)")
             })
     }
 }
@@ -106,10 +129,11 @@ impl std::fmt::Debug for Principal {
 
 /// Built-in test credentials: long-term key allowed everything.
 pub const TEST_ACCESS_KEY: &str = "AKIAIRISLOCALTEST001";
-pub const TEST_SECRET_KEY: &str = "irisLocalTestSecretKey0000000000000000001";
+/// 40 characters, as AWS's secret access keys are.
+pub const TEST_SECRET_KEY: &str = "irisLocalTestSecretKey000000000000000001";
 /// Built-in temporary credentials (they need the session token).
 pub const TEST_TEMP_ACCESS_KEY: &str = "ASIAIRISLOCALTEST002";
-pub const TEST_TEMP_SECRET_KEY: &str = "irisLocalTestSecretKey0000000000000000002";
+pub const TEST_TEMP_SECRET_KEY: &str = "irisLocalTestSecretKey000000000000000002";
 pub const TEST_SESSION_TOKEN: &str = "IQoJb3JpZ2luX2VjEIrisLocalTestSessionToken//////////0002";
 
 /// Derived signing keys, one map per principal (same index), keyed by the credential scope

@@ -40,9 +40,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::metrics::Metric;
 use super::model::Objective;
-use super::server::{invoke_endpoint, Ctx, Shared};
-use super::{Counters, Integration};
+use super::server::{fault_body, invoke_endpoint, Ctx, Shared, SmFault};
+use super::Counters;
 
 /// What the integration got back from Lambda.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +83,11 @@ impl Drop for Lease<'_> {
 }
 
 impl LambdaPool {
+    /// Environments running an invocation now (`ConcurrentExecutions`).
+    pub fn busy(&self) -> usize {
+        self.busy.load(Ordering::Acquire)
+    }
+
     pub fn new(limit: usize, cold_start: Duration, idle_timeout: Duration) -> Self {
         LambdaPool {
             limit,
@@ -122,14 +128,16 @@ impl LambdaPool {
     }
 }
 
-/// Invoke the function with the request body as API Gateway delivers it.
-pub async fn invoke(shared: &Shared, ctx: &mut Ctx, body: &[u8]) -> LambdaOutcome {
+/// Invoke the function with the request body as the front delivers it: as the event itself
+/// (REST non-proxy), or inside a proxy event (REST proxy, and payload format 2.0 for the HTTP
+/// API and the function URL), from which the function reads `body`.
+pub async fn invoke(shared: &Shared, ctx: &mut Ctx, body: &[u8], proxy: bool) -> LambdaOutcome {
     let cfg = &shared.cfg;
     // Non-proxy: the event is the body, which Lambda's Invoke API requires to be JSON; a
     // non-JSON body fails the invocation (InvalidRequestContentException) and API Gateway
     // answers 500 (unverified). An empty body is passed as `{}`.
-    let event: Value = match cfg.integration {
-        Integration::NonProxy => {
+    let event: Value = match proxy {
+        false => {
             if body.iter().all(u8::is_ascii_whitespace) {
                 Value::Object(Default::default())
             } else {
@@ -139,7 +147,7 @@ pub async fn invoke(shared: &Shared, ctx: &mut Ctx, body: &[u8]) -> LambdaOutcom
                 }
             }
         }
-        Integration::Proxy => match serde_json::from_slice(body) {
+        true => match serde_json::from_slice(body) {
             Ok(v) => v,
             // json.loads(event["body"]) raised: a function error, hence 502.
             Err(_) => return LambdaOutcome::FunctionError(String::new()),
@@ -149,22 +157,39 @@ pub async fn invoke(shared: &Shared, ctx: &mut Ctx, body: &[u8]) -> LambdaOutcom
     let Some((lease, cold)) = shared.lambda.acquire(Instant::now()) else {
         // 429 TooManyRequestsException (ConcurrentInvocationLimitExceeded) from Lambda.
         Counters::inc(&shared.stats.lambda_throttled);
+        shared.metrics.count(Metric::LambdaThrottles, 1);
         return LambdaOutcome::InvokeError;
     };
     Counters::inc(&shared.stats.lambda_invocations);
-    let mut wait = Duration::ZERO;
+    let metrics = &shared.metrics;
+    metrics.count(
+        Metric::LambdaConcurrentExecutions,
+        shared.lambda.busy() as u64,
+    );
+    metrics.count(Metric::LambdaInvocations, 1);
+    metrics.count(Metric::LambdaThrottles, 0);
     if cold {
         Counters::inc(&shared.stats.cold_starts);
-        wait += shared.lambda.cold_start;
+        // The init phase: reported in Server-Timing as `init`, not part of Duration.
+        ctx.init_dur = Some(shared.lambda.cold_start);
+        if !shared.lambda.cold_start.is_zero() {
+            tokio::time::sleep(shared.lambda.cold_start).await;
+        }
     }
+    let started = Instant::now();
     if let Some(d) = &cfg.faults.latency.lambda {
-        wait += d.sample(&mut ctx.rng);
-    }
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
+        let wait = d.sample(&mut ctx.rng);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
     }
     let outcome = run_function(shared, ctx, &event).await;
     drop(lease);
+    metrics.duration(Metric::LambdaDuration, started.elapsed());
+    metrics.count(
+        Metric::LambdaErrors,
+        u64::from(matches!(outcome, LambdaOutcome::FunctionError(_))),
+    );
     outcome
 }
 
@@ -306,6 +331,10 @@ async fn run_function(shared: &Shared, ctx: &mut Ctx, event: &Value) -> LambdaOu
     let started = Instant::now();
     let c = invoke_endpoint(shared, ctx, Some("text/csv"), None, data.as_bytes()).await;
     ctx.sagemaker_dur = Some(started.elapsed());
+    let c = match c {
+        Ok(c) => c,
+        Err(fault) => return client_error(shared, ctx, fault),
+    };
     if !(200..300).contains(&c.status) {
         // botocore raises ClientError: "An error occurred (ModelError) when calling the
         // InvokeEndpoint operation: <Message>".
@@ -325,12 +354,29 @@ async fn run_function(shared: &Shared, ctx: &mut Ctx, event: &Value) -> LambdaOu
             &[INVOKE, BOTO_CALL, BOTO_RAISE],
         ));
     }
-    let result = render_predictions(shared, &c.body);
-    LambdaOutcome::Result(match shared.cfg.integration {
-        Integration::NonProxy => result,
-        // The proxy result's body; API Gateway sends it as is with the result's headers.
-        Integration::Proxy => result,
-    })
+    // In proxy mode this is the proxy result's body; the front sends it with its headers.
+    LambdaOutcome::Result(render_predictions(shared, &c.body))
+}
+
+/// botocore's ClientError for a SageMaker error the endpoint answered: modelled errors raise
+/// their own class (`ModelError`, `ValidationError`, `ModelNotReadyException`), others the
+/// generic `ClientError`; a null message prints as `None`.
+fn client_error(shared: &Shared, ctx: &Ctx, fault: SmFault) -> LambdaOutcome {
+    let (_, code, body) = fault_body(shared, &ctx.request_id, fault);
+    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let message = v
+        .get("Message")
+        .or_else(|| v.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or("None")
+        .to_string();
+    let class = match fault {
+        SmFault::Throttled => "ClientError",
+        _ => code,
+    };
+    let msg =
+        format!("An error occurred ({code}) when calling the InvokeEndpoint operation: {message}");
+    LambdaOutcome::FunctionError(error_object(class, &msg, &[INVOKE, BOTO_CALL, BOTO_RAISE]))
 }
 
 /// `json.dumps({"predictions": [...]})` from the container's CSV text.

@@ -1,21 +1,29 @@
-//! A faithful local API Gateway -> Lambda -> SageMaker XGBoost endpoint (see AWS_WIRE.md).
+//! A faithful local API Gateway -> Lambda -> SageMaker XGBoost endpoint (see AWS_WIRE.md and
+//! docs/emulated-answers.md), with the other shapes of "a model behind an API": an HTTP API
+//! route, a Lambda function URL on its own port, and CloudWatch `GetMetricData` for the
+//! emulator's own metrics.
 //!
 //! [`Emulator::start`] binds, spawns the server on the current tokio runtime and returns; the
 //! server stops when the [`Emulator`] is dropped. [`Emulator::start_in_thread`] does the same on
 //! its own runtime in a background thread, for synchronous tests.
 //!
 //! Every response carries `Server-Timing` with nested durations in milliseconds (three decimals):
-//! `apigw;dur=T, lambda;dur=L, sagemaker;dur=S` on the API Gateway route, where `apigw` is the
+//! `apigw;dur=T, lambda;dur=L, sagemaker;dur=S` on the API Gateway routes, where `apigw` is the
 //! whole time the gateway held the request (CloudWatch `Latency`), `lambda` the integration call
 //! (`IntegrationLatency`, includes the SageMaker call), `sagemaker` the InvokeEndpoint call
-//! (overhead + model). Tiers that were not reached are left out; the SageMaker route sends only
-//! `sagemaker;dur=S`.
+//! (overhead + model). A cold Lambda invocation adds `init;dur=I` (inside `lambda`). Tiers that
+//! were not reached are left out; the function URL has no `apigw`, the SageMaker route sends
+//! only `sagemaker;dur=S`.
 
 pub mod accesslog;
 mod apigw;
 pub mod auth;
+mod cloudwatch;
+pub mod endpoint;
 pub mod faults;
+mod httpapi;
 mod lambda;
+pub mod metrics;
 pub mod model;
 pub use crate::pyfloat;
 pub mod sagemaker;
@@ -29,7 +37,40 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use endpoint::{SageMakerMode, Serverless};
 pub use faults::{Latencies, LatencyDist};
+
+/// AWS's limits, on by default with AWS's values (AWS_WIRE §9).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// REST API integration timeout (50 ms to 29 s; default 29 s): 504 beyond it.
+    pub integration_timeout: Duration,
+    /// HTTP API integration timeout (at most 30 s): 503 beyond it.
+    pub http_api_timeout: Duration,
+    /// SageMaker's wait for the container (60 s): 424 ModelError beyond it.
+    pub container_timeout: Duration,
+    /// Lambda's synchronous response limit, 6 MiB + 100 bytes: API Gateway answers 502.
+    pub lambda_response_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            integration_timeout: Duration::from_secs(29),
+            http_api_timeout: Duration::from_secs(30),
+            container_timeout: Duration::from_secs(60),
+            lambda_response_max: 6_291_556,
+        }
+    }
+}
+
+/// A usage plan on the REST API (`--api-key`): every request must carry one of `keys` in
+/// `x-api-key`; each key may make at most `quota` requests (None: no quota).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UsagePlan {
+    pub keys: Vec<String>,
+    pub quota: Option<u64>,
+}
 
 /// How API Gateway hands the request to Lambda.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -84,6 +125,24 @@ pub struct EmulatorConfig {
     pub faults: Faults,
     pub seed: u64,
     pub access_log: Option<PathBuf>,
+    pub limits: Limits,
+    pub sagemaker: SageMakerMode,
+    /// API keys required on the REST API route (None: no usage plan).
+    pub usage_plan: Option<UsagePlan>,
+    /// The REST API's name (the `ApiName` metric dimension).
+    pub api_name: String,
+    /// The HTTP API's id (the `ApiId` metric dimension).
+    pub http_api_id: String,
+    /// The Lambda function's name (the `FunctionName` metric dimension).
+    pub function_name: String,
+    /// The function URL's id, `<url-id>.lambda-url.<region>.on.aws`.
+    pub function_url_id: String,
+    /// Where the function URL listens (its own port: a function URL takes every path).
+    pub function_url_listen: SocketAddr,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this configuration (`serve --tls`).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Where `serve --tls` wrote the CA that signed its certificate (for the export lines).
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for EmulatorConfig {
@@ -108,6 +167,16 @@ impl Default for EmulatorConfig {
             faults: Faults::default(),
             seed: 0,
             access_log: None,
+            limits: Limits::default(),
+            sagemaker: SageMakerMode::default(),
+            usage_plan: None,
+            api_name: "iris-api".into(),
+            http_api_id: "irishttp01".into(),
+            function_name: "iris-predict".into(),
+            function_url_id: "irislocalfunctionurl0000000000001".into(),
+            function_url_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: None,
+            tls_ca_file: None,
         }
     }
 }
@@ -127,6 +196,16 @@ pub struct Stats {
     pub apigw_requests: u64,
     /// Requests to `POST /endpoints/{name}/invocations`.
     pub sagemaker_requests: u64,
+    /// Requests to the HTTP API route (`POST /{resource}`, stage `$default`).
+    pub http_api_requests: u64,
+    /// Requests to the function URL listener.
+    pub function_url_requests: u64,
+    /// CloudWatch requests.
+    pub cloudwatch_requests: u64,
+    /// SageMaker invocations refused by the endpoint's capacity (400 ThrottlingException) or
+    /// while a serverless endpoint provisions (429 ModelNotReadyException).
+    pub sagemaker_throttled: u64,
+    pub sagemaker_not_ready: u64,
     /// Requests to any other path or method (403 Missing Authentication Token).
     pub unmatched_requests: u64,
     /// Lambda invocations started, and how many of them were cold starts.
@@ -155,6 +234,11 @@ pub(crate) struct Counters {
     pub rejected: Mutex<BTreeMap<String, u64>>,
     pub apigw_requests: AtomicU64,
     pub sagemaker_requests: AtomicU64,
+    pub http_api_requests: AtomicU64,
+    pub function_url_requests: AtomicU64,
+    pub cloudwatch_requests: AtomicU64,
+    pub sagemaker_throttled: AtomicU64,
+    pub sagemaker_not_ready: AtomicU64,
     pub unmatched_requests: AtomicU64,
     pub lambda_invocations: AtomicU64,
     pub cold_starts: AtomicU64,
@@ -203,6 +287,11 @@ impl Counters {
                 .clone(),
             apigw_requests: g(&self.apigw_requests),
             sagemaker_requests: g(&self.sagemaker_requests),
+            http_api_requests: g(&self.http_api_requests),
+            function_url_requests: g(&self.function_url_requests),
+            cloudwatch_requests: g(&self.cloudwatch_requests),
+            sagemaker_throttled: g(&self.sagemaker_throttled),
+            sagemaker_not_ready: g(&self.sagemaker_not_ready),
             unmatched_requests: g(&self.unmatched_requests),
             lambda_invocations: g(&self.lambda_invocations),
             cold_starts: g(&self.cold_starts),
@@ -229,6 +318,7 @@ impl Counters {
 /// keep-alive connections are closed, in-flight requests get up to 5 s to finish.
 pub struct Emulator {
     addr: SocketAddr,
+    fn_addr: SocketAddr,
     shared: Arc<server::Shared>,
     shutdown: Option<tokio::sync::watch::Sender<bool>>,
     /// Set by `start_in_thread`: the runtime thread, joined on drop.
@@ -246,17 +336,34 @@ impl std::fmt::Debug for Emulator {
 }
 
 impl Emulator {
-    /// Bind `cfg.listen`, spawn the server on the current runtime and return.
+    /// Bind `cfg.listen` (and the function URL's own port), spawn the server on the current
+    /// runtime and return.
     pub async fn start(cfg: EmulatorConfig) -> anyhow::Result<Emulator> {
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
+        let fn_listener = tokio::net::TcpListener::bind(cfg.function_url_listen)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot listen on {} (function URL): {e}",
+                    cfg.function_url_listen
+                )
+            })?;
         let addr = listener.local_addr()?;
+        let fn_addr = fn_listener.local_addr()?;
         let shared = Arc::new(server::Shared::new(cfg)?);
         let (tx, rx) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(server::run(listener, shared.clone(), rx));
+        let s2 = shared.clone();
+        let task = tokio::spawn(async move {
+            tokio::join!(
+                server::run(listener, s2.clone(), rx.clone(), server::Front::Main),
+                server::run(fn_listener, s2, rx, server::Front::FunctionUrl),
+            );
+        });
         Ok(Emulator {
             addr,
+            fn_addr,
             shared,
             shutdown: Some(tx),
             thread: None,
@@ -271,10 +378,16 @@ impl Emulator {
             .thread_name("iris-emulator")
             .enable_all()
             .build()?;
-        let std_listener = std::net::TcpListener::bind(cfg.listen)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
-        std_listener.set_nonblocking(true)?;
+        let bind = |a: SocketAddr, what: &str| -> anyhow::Result<std::net::TcpListener> {
+            let l = std::net::TcpListener::bind(a)
+                .map_err(|e| anyhow::anyhow!("cannot listen on {a}{what}: {e}"))?;
+            l.set_nonblocking(true)?;
+            Ok(l)
+        };
+        let std_listener = bind(cfg.listen, "")?;
+        let std_fn_listener = bind(cfg.function_url_listen, " (function URL)")?;
         let addr = std_listener.local_addr()?;
+        let fn_addr = std_fn_listener.local_addr()?;
         let shared = Arc::new(server::Shared::new(cfg)?);
         let (tx, rx) = tokio::sync::watch::channel(false);
         let s2 = shared.clone();
@@ -282,9 +395,18 @@ impl Emulator {
             .name("iris-emulator-main".into())
             .spawn(move || {
                 rt.block_on(async move {
-                    match tokio::net::TcpListener::from_std(std_listener) {
-                        Ok(listener) => server::run(listener, s2, rx).await,
-                        Err(e) => eprintln!("iris-cli serve: cannot register listener: {e}"),
+                    let main = tokio::net::TcpListener::from_std(std_listener);
+                    let func = tokio::net::TcpListener::from_std(std_fn_listener);
+                    match (main, func) {
+                        (Ok(main), Ok(func)) => {
+                            tokio::join!(
+                                server::run(main, s2.clone(), rx.clone(), server::Front::Main),
+                                server::run(func, s2, rx, server::Front::FunctionUrl),
+                            );
+                        }
+                        (Err(e), _) | (_, Err(e)) => {
+                            eprintln!("iris-cli serve: cannot register listener: {e}")
+                        }
                     }
                 });
                 // In-flight tasks were drained by `run`; do not wait on stragglers.
@@ -292,6 +414,7 @@ impl Emulator {
             })?;
         Ok(Emulator {
             addr,
+            fn_addr,
             shared,
             shutdown: Some(tx),
             thread: Some(thread),
@@ -306,14 +429,45 @@ impl Emulator {
     /// `http://127.0.0.1:PORT/{stage}/{resource}`
     pub fn invoke_url(&self) -> String {
         format!(
-            "http://{}/{}/{}",
-            self.addr, self.shared.cfg.stage, self.shared.cfg.resource
+            "{}://{}/{}/{}",
+            self.scheme(),
+            self.addr,
+            self.shared.cfg.stage,
+            self.shared.cfg.resource
         )
     }
 
-    /// `http://127.0.0.1:PORT`, what a SageMaker client takes as `endpoint_url`.
+    /// `http://127.0.0.1:PORT/{resource}`: the HTTP API's `$default` stage (no stage in the path).
+    pub fn http_api_url(&self) -> String {
+        format!(
+            "{}://{}/{}",
+            self.scheme(),
+            self.addr,
+            self.shared.cfg.resource
+        )
+    }
+
+    /// `http://127.0.0.1:PORT2/`: the function URL (every path reaches the function).
+    pub fn function_url(&self) -> String {
+        format!("{}://{}/", self.scheme(), self.fn_addr)
+    }
+
+    pub fn function_url_addr(&self) -> SocketAddr {
+        self.fn_addr
+    }
+
+    /// `http://127.0.0.1:PORT`, what a SageMaker or CloudWatch client takes as `endpoint_url`.
     pub fn endpoint_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme(), self.addr)
+    }
+
+    /// `https` with `serve --tls`.
+    pub fn scheme(&self) -> &'static str {
+        if self.shared.cfg.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     pub fn endpoint_name(&self) -> &str {

@@ -354,6 +354,25 @@ pub fn model_error_body(
     )
 }
 
+/// The ModelError for a container that did not answer within the 60 s limit (AWS_WIRE §9).
+/// The message is captured ("Received server error (0) from primary with message ..."); the
+/// `ErrorCode` value is unverified, and no `Original*` members are sent since no capture shows
+/// them for a timeout (there is no container answer to quote).
+pub fn model_timeout_body(region: &str, account: &str, endpoint: &str) -> String {
+    let group = format!("/aws/sagemaker/Endpoints/{endpoint}");
+    let original = super::server::CONTAINER_TIMEOUT_MESSAGE;
+    let message = format!(
+        "Received server error (0) from primary with message \"{original}\". See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:group={group} in account {account} for more information."
+    );
+    format!(
+        "{{\"ErrorCode\":\"SERVER_ERROR_FROM_MODEL\",\"LogStreamArn\":{},\"Message\":{}}}",
+        json_str(&format!(
+            "arn:aws:logs:{region}:{account}:log-group:{group}"
+        )),
+        json_str(&message),
+    )
+}
+
 /// `^[a-zA-Z0-9](-*[a-zA-Z0-9])*`, 1 to 63 characters.
 pub fn valid_endpoint_name(name: &str) -> bool {
     let b = name.as_bytes();

@@ -6,33 +6,53 @@ use std::path::PathBuf;
 use super::auth;
 use super::{Emulator, EmulatorConfig};
 
-/// The `export` lines `serve` prints first. The built-in keys are public test keys, so the
-/// secret is printed; keys from a file are not.
+/// A POSIX shell word that stands for `value` exactly: single-quoted, with each `'` written as
+/// `'\''`.
+pub fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
+/// The `export` lines `serve` prints first: enough for iris-cli, the AWS CLI (which reads only
+/// `AWS_DEFAULT_REGION`), boto3 and the AWS SDKs (`AWS_ENDPOINT_URL_<SERVICE>` sends SageMaker
+/// runtime and CloudWatch calls to the emulator). Every value is shell-quoted. The built-in keys
+/// are public test keys, so the secret is printed; keys from a file are not.
 pub fn export_lines(emu: &Emulator, credentials: Option<&std::path::Path>) -> String {
     let cfg = emu.config();
-    let mut s = format!(
-        "export IRIS_URL={}\nexport IRIS_ENDPOINT_URL={}\nexport IRIS_ENDPOINT_NAME={}\nexport AWS_REGION={}\n",
-        emu.invoke_url(),
-        emu.endpoint_url(),
-        emu.endpoint_name(),
-        emu.region()
-    );
+    let mut vars: Vec<(&str, String)> = vec![
+        ("IRIS_URL", emu.invoke_url()),
+        ("IRIS_HTTP_API_URL", emu.http_api_url()),
+        ("IRIS_FUNCTION_URL", emu.function_url()),
+        ("IRIS_ENDPOINT_URL", emu.endpoint_url()),
+        ("IRIS_ENDPOINT_NAME", emu.endpoint_name().to_string()),
+        ("AWS_REGION", emu.region().to_string()),
+        ("AWS_DEFAULT_REGION", emu.region().to_string()),
+        ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", emu.endpoint_url()),
+        ("AWS_ENDPOINT_URL_CLOUDWATCH", emu.endpoint_url()),
+    ];
+    if let Some(ca) = &cfg.tls_ca_file {
+        // `--tls`: iris-cli reads IRIS_CA_BUNDLE, the AWS CLI and the SDKs AWS_CA_BUNDLE.
+        let ca = ca.display().to_string();
+        vars.push(("IRIS_CA_BUNDLE", ca.clone()));
+        vars.push(("AWS_CA_BUNDLE", ca));
+    }
     let first = cfg.keys.principals().first();
+    let mut comment = None;
     match (credentials, first) {
         (Some(path), Some(p)) => {
-            s.push_str(&format!(
-                "export AWS_ACCESS_KEY_ID={}\n# secret: from {}\n",
-                p.access_key,
-                path.display()
-            ));
+            vars.push(("AWS_ACCESS_KEY_ID", p.access_key.clone()));
+            comment = Some(format!("# secret: from {}\n", path.display()));
         }
         _ => {
-            s.push_str(&format!(
-                "export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\n",
-                auth::TEST_ACCESS_KEY,
-                auth::TEST_SECRET_KEY
-            ));
+            vars.push(("AWS_ACCESS_KEY_ID", auth::TEST_ACCESS_KEY.to_string()));
+            vars.push(("AWS_SECRET_ACCESS_KEY", auth::TEST_SECRET_KEY.to_string()));
         }
+    }
+    let mut s = String::new();
+    for (name, value) in vars {
+        s.push_str(&format!("export {name}={}\n", shell_quote(&value)));
+    }
+    if let Some(c) = comment {
+        s.push_str(&c);
     }
     s
 }
@@ -97,8 +117,11 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         out.flush()?;
     }
     eprintln!(
-        "iris-cli serve: listening on http://{}; Ctrl-C (or SIGTERM) to stop",
-        emu.local_addr()
+        "iris-cli serve: listening on {}://{} (function URL on {}://{}); Ctrl-C (or SIGTERM) to stop",
+        emu.scheme(),
+        emu.local_addr(),
+        emu.scheme(),
+        emu.function_url_addr()
     );
     let sig = signals.recv().await;
     eprintln!("iris-cli serve: {sig}: stopping");

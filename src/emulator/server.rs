@@ -20,8 +20,12 @@ use rand::Rng;
 
 use super::accesslog::{AccessLog, LogRecord};
 use super::auth::{self, KeyStore, Rejection};
+use super::cloudwatch;
+use super::endpoint::{Capacity, Refusal, SageMakerMode, Serverless};
 use super::faults::{self, TokenBucket};
+use super::httpapi;
 use super::lambda::LambdaPool;
+use super::metrics::{Metric, MetricStore, Names};
 use super::{apigw, sagemaker, Counters, EmulatorConfig};
 
 pub type Body = Full<Bytes>;
@@ -39,6 +43,11 @@ pub struct Shared {
     pub apigw_path: String,
     pub bucket: Option<TokenBucket>,
     pub lambda: LambdaPool,
+    /// The SageMaker endpoint's in-flight limit and serverless instances.
+    pub capacity: Capacity,
+    pub metrics: MetricStore,
+    /// Requests made with each usage-plan API key.
+    pub api_key_use: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     access_log: Option<AccessLog>,
 }
 
@@ -58,6 +67,16 @@ impl Shared {
         Ok(Shared {
             apigw_path: format!("/{}/{}", cfg.stage, cfg.resource),
             lambda: LambdaPool::new(cfg.lambda_concurrency, cfg.cold_start, cfg.idle_timeout),
+            capacity: Capacity::new(&cfg.sagemaker, cfg.idle_timeout),
+            metrics: MetricStore::new(Names {
+                api_name: cfg.api_name.clone(),
+                api_id: cfg.http_api_id.clone(),
+                stage: cfg.stage.clone(),
+                function_name: cfg.function_name.clone(),
+                endpoint_name: cfg.endpoint_name.clone(),
+                variant_name: "AllTraffic".into(),
+            }),
+            api_key_use: Default::default(),
             bucket,
             access_log,
             stats: Counters::new(),
@@ -78,11 +97,21 @@ impl Shared {
     }
 }
 
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    /// API Gateway (REST and HTTP API), SageMaker runtime, CloudWatch.
+    Main,
+    /// The Lambda function URL: every method and path reach the function.
+    FunctionUrl,
+}
+
 /// Accept until `shutdown` flips, then drain connections (at most 5 s).
 pub async fn run(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
+    front: Front,
 ) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
@@ -99,7 +128,7 @@ pub async fn run(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                conns.spawn(serve_connection(stream, remote, shared.clone(), shutdown.clone()));
+                conns.spawn(serve_connection(stream, remote, shared.clone(), shutdown.clone(), front));
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
@@ -121,15 +150,40 @@ async fn serve_connection(
     remote: SocketAddr,
     shared: Arc<Shared>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
+    front: Front,
 ) {
-    let io = hyper_util::rt::TokioIo::new(stream);
+    let tls = shared.cfg.tls.clone();
     let svc = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
         CatchUnwind {
-            inner: Box::pin(handle(shared.clone(), remote, req)),
+            inner: Box::pin(handle(shared.clone(), remote, req, front)),
             shared,
         }
     });
+    if let Some(tls) = tls {
+        // HTTPS: HTTP/2 or HTTP/1.1 as ALPN chose. A failed handshake is the client's problem.
+        let Ok(Ok(stream)) = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio_rustls::TlsAcceptor::from(tls).accept(stream),
+        )
+        .await
+        else {
+            return;
+        };
+        let builder =
+            hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+        let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = shutdown.changed() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+        return;
+    }
+    let io = hyper_util::rt::TokioIo::new(stream);
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
         .serve_connection(io, svc);
@@ -189,6 +243,8 @@ pub struct Ctx {
     /// Integration (Lambda) and SageMaker durations, when reached.
     pub lambda_dur: Option<Duration>,
     pub sagemaker_dur: Option<Duration>,
+    /// Lambda init duration, on a cold invocation.
+    pub init_dur: Option<Duration>,
     /// `x-amzn-ErrorType` of the answer, for the access log.
     pub error_type: Option<&'static str>,
     pub route: &'static str,
@@ -197,16 +253,43 @@ pub struct Ctx {
 /// Which API the path addresses.
 enum Route<'a> {
     ApiGateway,
+    HttpApi,
+    FunctionUrl,
     SageMaker { endpoint: &'a str },
+    CloudWatch(cloudwatch::Protocol, &'a str),
     None,
 }
 
-fn route<'a>(shared: &Shared, method: &Method, path: &'a str) -> Route<'a> {
+fn route<'a>(
+    shared: &Shared,
+    front: Front,
+    method: &Method,
+    path: &'a str,
+    headers: &'a HeaderMap,
+) -> Route<'a> {
+    if front == Front::FunctionUrl {
+        return Route::FunctionUrl;
+    }
     if method != Method::POST {
         return Route::None;
     }
     if path == shared.apigw_path {
         return Route::ApiGateway;
+    }
+    if path.strip_prefix('/') == Some(shared.cfg.resource.as_str()) {
+        return Route::HttpApi;
+    }
+    if path == "/" {
+        if let Some(op) = headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.strip_prefix(cloudwatch::JSON_TARGET_PREFIX))
+        {
+            return Route::CloudWatch(cloudwatch::Protocol::Json, op);
+        }
+    }
+    if let Some(op) = path.strip_prefix(cloudwatch::CBOR_PATH_PREFIX) {
+        return Route::CloudWatch(cloudwatch::Protocol::Cbor, op);
     }
     if let Some(name) = path
         .strip_prefix("/endpoints/")
@@ -222,8 +305,20 @@ fn route<'a>(shared: &Shared, method: &Method, path: &'a str) -> Route<'a> {
 async fn handle(
     shared: Arc<Shared>,
     remote: SocketAddr,
-    req: hyper::Request<Incoming>,
+    mut req: hyper::Request<Incoming>,
+    front: Front,
 ) -> HandlerResult {
+    // HTTP/2 carries the host as `:authority`; the signature covers it as `host`, as AWS's
+    // front ends see it.
+    if !req.headers().contains_key(http::header::HOST) {
+        if let Some(v) = req
+            .uri()
+            .authority()
+            .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+        {
+            req.headers_mut().insert(http::header::HOST, v);
+        }
+    }
     let received = Instant::now();
     Counters::inc(&shared.stats.requests);
     let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
@@ -233,6 +328,7 @@ async fn handle(
         rng: faults::request_rng(shared.cfg.seed, seq),
         lambda_dur: None,
         sagemaker_dur: None,
+        init_dur: None,
         error_type: None,
         route: "none",
     };
@@ -271,7 +367,10 @@ async fn handle(
     }
 
     let path = parts.uri.path();
-    let mut resp = match (route(&shared, &parts.method, path), body) {
+    let mut resp = match (
+        route(&shared, front, &parts.method, path, &parts.headers),
+        body,
+    ) {
         (Route::None, _) => {
             Counters::inc(&shared.stats.unmatched_requests);
             ctx.route = "none";
@@ -301,19 +400,37 @@ async fn handle(
             ctx.route = "sagemaker";
             sagemaker_route(&shared, &mut ctx, &parts, endpoint, &body).await
         }
+        (Route::HttpApi, Some(body)) => {
+            Counters::inc(&shared.stats.http_api_requests);
+            ctx.route = "httpapi";
+            httpapi::handle(&shared, &mut ctx, &parts, &body, httpapi::Kind::HttpApi).await
+        }
+        (Route::FunctionUrl, Some(body)) => {
+            Counters::inc(&shared.stats.function_url_requests);
+            ctx.route = "function-url";
+            httpapi::handle(&shared, &mut ctx, &parts, &body, httpapi::Kind::FunctionUrl).await
+        }
+        (Route::CloudWatch(protocol, op), Some(body)) => {
+            ctx.route = "cloudwatch";
+            cloudwatch::handle(&shared, &mut ctx, &parts, &body, protocol, op).await
+        }
     };
 
     stall(&shared).await;
 
     let total = received.elapsed();
-    let timing = server_timing(&ctx, total);
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&timing) {
-        h.insert(HeaderName::from_static("server-timing"), v);
+    // CloudWatch is not on the model's path: no hops to report.
+    if ctx.route != "cloudwatch" {
+        let timing = server_timing(&ctx, total);
+        if let Ok(v) = HeaderValue::from_str(&timing) {
+            h.insert(HeaderName::from_static("server-timing"), v);
+        }
     }
     h.insert(DATE, http_date());
     let status = resp.status().as_u16();
     shared.stats.status(status);
+    record_gateway_metrics(&shared, &ctx, status, total);
     let len = resp.body().size_hint_len();
     log(&shared, &ctx, &parts, remote, status, len);
     Ok(resp)
@@ -358,7 +475,37 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// `apigw;dur=0.412, lambda;dur=0.301, sagemaker;dur=0.120` (see the module docs).
+/// API Gateway's Latency, IntegrationLatency, Count, 4XX and 5XX for the two gateway routes.
+fn record_gateway_metrics(shared: &Shared, ctx: &Ctx, status: u16, total: Duration) {
+    let m = &shared.metrics;
+    let set = match ctx.route {
+        "apigw" => [
+            Metric::ApiLatency,
+            Metric::ApiIntegrationLatency,
+            Metric::ApiCount,
+            Metric::Api4xx,
+            Metric::Api5xx,
+        ],
+        "httpapi" => [
+            Metric::HttpLatency,
+            Metric::HttpIntegrationLatency,
+            Metric::HttpCount,
+            Metric::Http4xx,
+            Metric::Http5xx,
+        ],
+        _ => return,
+    };
+    m.duration(set[0], total);
+    if let Some(l) = ctx.lambda_dur {
+        m.duration(set[1], l);
+    }
+    m.count(set[2], 1);
+    m.count(set[3], u64::from((400..500).contains(&status)));
+    m.count(set[4], u64::from(status >= 500));
+}
+
+/// `apigw;dur=0.412, lambda;dur=0.301, init;dur=250.112, sagemaker;dur=0.120` (see the module
+/// docs); `init` only on a cold Lambda invocation, `apigw` not on the function URL.
 pub fn server_timing(ctx: &Ctx, total: Duration) -> String {
     use std::fmt::Write;
     let mut s = String::with_capacity(64);
@@ -370,9 +517,16 @@ pub fn server_timing(ctx: &Ctx, total: Duration) -> String {
         );
         return s;
     }
-    let _ = write!(s, "apigw;dur={:.3}", ms(total));
-    if let Some(l) = ctx.lambda_dur {
-        let _ = write!(s, ", lambda;dur={:.3}", ms(l));
+    if ctx.route == "function-url" {
+        let _ = write!(s, "lambda;dur={:.3}", ms(ctx.lambda_dur.unwrap_or(total)));
+    } else {
+        let _ = write!(s, "apigw;dur={:.3}", ms(total));
+        if let Some(l) = ctx.lambda_dur {
+            let _ = write!(s, ", lambda;dur={:.3}", ms(l));
+        }
+    }
+    if let Some(i) = ctx.init_dur {
+        let _ = write!(s, ", init;dur={:.3}", ms(i));
     }
     if let Some(m) = ctx.sagemaker_dur {
         let _ = write!(s, ", sagemaker;dur={:.3}", ms(m));
@@ -440,10 +594,7 @@ pub(super) fn authorize<'s>(
         headers: &parts.headers,
         body,
     };
-    let service = match action {
-        auth::Action::ExecuteApiInvoke => "execute-api",
-        auth::Action::SageMakerInvokeEndpoint => "sagemaker",
-    };
+    let service = action.service();
     let checked = auth::verify(
         &view,
         shared.keys(),
@@ -469,7 +620,10 @@ pub(super) fn authorize<'s>(
     checked
 }
 
-/// The SageMaker runtime route (AWS_WIRE §4).
+/// SageMaker's real-time payload limit (request and response).
+pub const SAGEMAKER_MAX_BODY: usize = 6_291_456;
+
+/// The SageMaker runtime route (AWS_WIRE §4, §9).
 async fn sagemaker_route(
     shared: &Shared,
     ctx: &mut Ctx,
@@ -506,14 +660,42 @@ async fn sagemaker_route(
         let msg = format!("Endpoint {endpoint} of account {} not found.", cfg.account);
         return sm_message_error(ctx, 400, "ValidationError", &msg);
     }
-    if body.len() > 6_291_456 {
-        // Unverified: the modelled length constraint on Body, in Coral's validation wording.
-        return sm_message_error(
-            ctx,
-            400,
-            "ValidationError",
-            "1 validation error detected: Value at 'body' failed to satisfy constraint: Member must have length less than or equal to 6291456",
+    if body.len() > SAGEMAKER_MAX_BODY {
+        // AWS_WIRE §9: 413, worded like the older 5 MB limit's answer (the current wording is
+        // unverified).
+        ctx.error_type = None;
+        let mut r = Response::new(Body::from(format!(
+            "HTTP content length exceeded {SAGEMAKER_MAX_BODY} bytes."
+        )));
+        *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        sm_headers_id(ctx, r.headers_mut());
+        return r;
+    }
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    if header("x-amzn-sagemaker-target-model").is_some() {
+        // Captured in aws/amazon-sagemaker-examples#1216 (body) and #1026 (message).
+        let body = format!(
+            "{{\"ErrorCode\":\"TARGET_MODEL_HEADER_NOT_SUPPORTED\",\"Message\":{}}}",
+            sagemaker::json_str(&format!(
+                "Endpoint {endpoint} is not a multi-model endpoint and does not support target model header."
+            ))
         );
+        return sm_error(ctx, 400, "ValidationError", body);
+    }
+    if let Some(variant) = header("x-amzn-sagemaker-target-variant") {
+        if variant != VARIANT {
+            // Unverified wording: no capture of an unknown TargetVariant.
+            let msg = format!(
+                "The variant {variant} is not a production variant of endpoint {endpoint}; its variants are: {VARIANT}."
+            );
+            return sm_message_error(ctx, 400, "ValidationError", &msg);
+        }
+    }
+    if matches!(cfg.sagemaker, SageMakerMode::Serverless(_)) && body.len() > Serverless::MAX_PAYLOAD
+    {
+        return serverless_oversize(ctx);
     }
     let roll: f64 = ctx.rng.random();
     if roll < cfg.faults.error_rate {
@@ -536,44 +718,175 @@ async fn sagemaker_route(
         };
     }
     let started = Instant::now();
-    let content_type = parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let accept = parts
-        .headers
-        .get(http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok());
+    let content_type = header(CONTENT_TYPE.as_str());
+    let accept = header(http::header::ACCEPT.as_str());
     let c = invoke_endpoint(shared, ctx, content_type, accept, body).await;
     ctx.sagemaker_dur = Some(started.elapsed());
-    sagemaker_response(shared, ctx, endpoint, c)
+    match c {
+        Ok(c) => sagemaker_response(shared, ctx, endpoint, c),
+        Err(fault) => fault_response(shared, ctx, fault),
+    }
 }
 
-/// The endpoint itself (runtime overhead + container), shared by the direct route and Lambda.
+/// The only production variant of the emulated endpoint.
+pub const VARIANT: &str = "AllTraffic";
+
+/// Why the endpoint did not hand the request to the container, or gave up on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmFault {
+    /// 400 ThrottlingException (`--sagemaker-concurrency`, serverless `--max-concurrency`).
+    Throttled,
+    /// 429 ModelNotReadyException (serverless scale-from-zero under way).
+    NotReady,
+    /// 424 ModelError: the container did not answer within `--container-timeout`.
+    Timeout,
+    /// 400 ValidationError: a serverless request or response over 4 MB.
+    Oversize,
+}
+
+/// The message of the container timeout (AWS_WIRE §9; RamVegiraju/SageMaker-Deployment#3).
+pub const CONTAINER_TIMEOUT_MESSAGE: &str = "Your invocation timed out while waiting for a response from container primary. Review the latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again.";
+
+/// The error body SageMaker sends for `fault`: (status, error type, body).
+pub fn fault_body(
+    shared: &Shared,
+    request_id: &str,
+    fault: SmFault,
+) -> (u16, &'static str, String) {
+    let cfg = &shared.cfg;
+    match fault {
+        // Status, type and the null message as SageMaker sends them (AWS_WIRE §9:
+        // opensearch-project/ml-commons#2429 shows `{"message":null}`).
+        SmFault::Throttled => (400, "ThrottlingException", "{\"message\":null}".into()),
+        // Unverified message wording.
+        SmFault::NotReady => (
+            429,
+            "ModelNotReadyException",
+            format!(
+                "{{\"message\":{}}}",
+                sagemaker::json_str(&format!(
+                    "Model for endpoint {} is not ready yet: its serverless resources are still being provisioned. Retry the request.",
+                    cfg.endpoint_name
+                ))
+            ),
+        ),
+        SmFault::Timeout => (
+            424,
+            "ModelError",
+            sagemaker::model_timeout_body(&cfg.region, &cfg.account, &cfg.endpoint_name),
+        ),
+        SmFault::Oversize => (
+            400,
+            "ValidationError",
+            format!(
+                "{{\"message\":{}}}",
+                sagemaker::json_str(&format!("Request {request_id} has oversize body."))
+            ),
+        ),
+    }
+}
+
+fn fault_response(shared: &Shared, ctx: &mut Ctx, fault: SmFault) -> Response<Body> {
+    let (status, error_type, body) = fault_body(shared, &ctx.request_id, fault);
+    let mut r = sm_error(ctx, status, error_type, body);
+    if fault == SmFault::Timeout {
+        r.headers_mut().insert(
+            HeaderName::from_static("x-amzn-invoked-production-variant"),
+            HeaderValue::from_static(VARIANT),
+        );
+    }
+    r
+}
+
+fn serverless_oversize(ctx: &mut Ctx) -> Response<Body> {
+    let msg = format!("Request {} has oversize body.", ctx.request_id);
+    sm_message_error(ctx, 400, "ValidationError", &msg)
+}
+
+/// The endpoint itself (capacity, runtime overhead, container), shared by the direct route and
+/// Lambda. Records the SageMaker metrics.
 pub async fn invoke_endpoint(
     shared: &Shared,
     ctx: &mut Ctx,
     content_type: Option<&str>,
     accept: Option<&str>,
     body: &[u8],
-) -> sagemaker::ContainerResponse {
-    let lat = &shared.cfg.faults.latency;
-    let mut wait = Duration::ZERO;
-    if let Some(d) = &lat.sagemaker {
-        wait += d.sample(&mut ctx.rng);
+) -> Result<sagemaker::ContainerResponse, SmFault> {
+    let cfg = &shared.cfg;
+    let metrics = &shared.metrics;
+    let serverless = matches!(cfg.sagemaker, SageMakerMode::Serverless(_));
+    if serverless && body.len() > Serverless::MAX_PAYLOAD {
+        metrics.count(Metric::SmInvocation4xx, 1);
+        return Err(SmFault::Oversize);
     }
-    if let Some(d) = &lat.model {
-        wait += d.sample(&mut ctx.rng);
+    let admission = match shared.capacity.admit(Instant::now()) {
+        Ok(a) => a,
+        Err(refusal) => {
+            metrics.count(Metric::SmInvocation4xx, 1);
+            return Err(match refusal {
+                Refusal::Throttled => {
+                    Counters::inc(&shared.stats.sagemaker_throttled);
+                    SmFault::Throttled
+                }
+                Refusal::NotReady => {
+                    Counters::inc(&shared.stats.sagemaker_not_ready);
+                    SmFault::NotReady
+                }
+            });
+        }
+    };
+    let started = Instant::now();
+    if let Some(setup) = admission.setup {
+        tokio::time::sleep(setup).await;
+        metrics.duration(Metric::SmModelSetupTime, setup);
     }
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
+    let lat = &cfg.faults.latency;
+    let overhead = lat
+        .sagemaker
+        .map(|d| d.sample(&mut ctx.rng))
+        .unwrap_or_default();
+    let model_wait = lat
+        .model
+        .map(|d| d.sample(&mut ctx.rng))
+        .unwrap_or_default();
+    if !overhead.is_zero() {
+        tokio::time::sleep(overhead).await;
     }
-    let (c, rows) = sagemaker::invoke_container(&shared.cfg.model, content_type, accept, body);
+    let model_started = Instant::now();
+    if model_wait >= cfg.limits.container_timeout {
+        tokio::time::sleep(cfg.limits.container_timeout).await;
+        metrics.duration(Metric::SmModelLatency, model_started.elapsed());
+        metrics.duration(
+            Metric::SmOverheadLatency,
+            started.elapsed() - model_started.elapsed(),
+        );
+        metrics.count(Metric::SmInvocations, 1);
+        metrics.count(Metric::SmInvocation4xx, 1);
+        metrics.count(Metric::SmInvocation5xx, 0);
+        return Err(SmFault::Timeout);
+    }
+    if !model_wait.is_zero() {
+        tokio::time::sleep(model_wait).await;
+    }
+    let (c, rows) = sagemaker::invoke_container(&cfg.model, content_type, accept, body);
+    let model = model_started.elapsed();
+    drop(admission);
     shared
         .stats
         .predictions
         .fetch_add(rows as u64, Ordering::Relaxed);
-    c
+    metrics.duration(Metric::SmModelLatency, model);
+    metrics.duration(
+        Metric::SmOverheadLatency,
+        started.elapsed().saturating_sub(model),
+    );
+    metrics.count(Metric::SmInvocations, 1);
+    metrics.count(Metric::SmInvocation4xx, u64::from(c.status >= 300));
+    metrics.count(Metric::SmInvocation5xx, 0);
+    if serverless && c.body.len() > Serverless::MAX_PAYLOAD {
+        return Err(SmFault::Oversize);
+    }
+    Ok(c)
 }
 
 fn sagemaker_response(
@@ -599,9 +912,15 @@ fn sagemaker_response(
     // The variant was invoked, so the runtime names it even on a model error (unverified).
     r.headers_mut().insert(
         HeaderName::from_static("x-amzn-invoked-production-variant"),
-        HeaderValue::from_static("AllTraffic"),
+        HeaderValue::from_static(VARIANT),
     );
     r
+}
+
+fn sm_headers_id(ctx: &Ctx, h: &mut HeaderMap) {
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        h.insert(HeaderName::from_static("x-amzn-requestid"), v);
+    }
 }
 
 fn sm_headers(ctx: &Ctx, h: &mut HeaderMap) {

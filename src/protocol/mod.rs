@@ -6,6 +6,8 @@
 //! [`TargetKind::protocol`](crate::config::TargetKind::protocol).
 
 pub mod apigw;
+pub mod function_url;
+pub mod http_api;
 pub mod outcome;
 pub mod sagemaker;
 

@@ -127,7 +127,7 @@ impl Serve {
                 .strip_prefix("export ")
                 .and_then(|l| l.split_once('='))
             {
-                exports.push((k.to_string(), v.to_string()));
+                exports.push((k.to_string(), shell_unquote(v)));
                 if k == "AWS_SECRET_ACCESS_KEY" {
                     break;
                 }
@@ -228,4 +228,23 @@ pub fn with_suffix(path: &std::path::Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
+}
+
+/// A POSIX shell word as `serve` prints it (single quotes, `'\''` for a quote) back to its value.
+pub fn shell_unquote(word: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    let mut chars = word.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => quoted = !quoted,
+            '\\' if !quoted => {
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }

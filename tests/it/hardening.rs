@@ -129,6 +129,7 @@ fn serve_keeps_accepting_after_accept_errors_with_a_broken_stderr() {
         .trim()
         .strip_prefix("export IRIS_URL=")
         .unwrap()
+        .trim_matches('\'')
         .to_string();
     let addr = url
         .strip_prefix("http://")

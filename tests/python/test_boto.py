@@ -185,3 +185,168 @@ def test_wrong_secret_is_rejected_by_the_sdk_client():
     with pytest.raises(ClientError) as info:
         client.invoke_endpoint(EndpointName=ENDPOINT_NAME, ContentType="text/csv", Body=ROW1)
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+# ------------------------------------------------------------ AWS's limits and other shapes
+
+HTTP_API_URL = os.environ["IRIS_HTTP_API_URL"]
+FUNCTION_URL = os.environ["IRIS_FUNCTION_URL"]
+THROTTLED_ENDPOINT_URL = os.environ["IRIS_THROTTLED_ENDPOINT_URL"]
+SERVERLESS_ENDPOINT_URL = os.environ["IRIS_SERVERLESS_ENDPOINT_URL"]
+
+
+def sagemaker_client_at(url):
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id=KEYS.access_key,
+        aws_secret_access_key=KEYS.secret_key,
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def test_target_model_on_single_model_endpoint_raises_validation_error():
+    client = sagemaker_client()
+    with pytest.raises(client.exceptions.ValidationError) as info:
+        client.invoke_endpoint(
+            EndpointName=ENDPOINT_NAME, ContentType="text/csv", Body=ROW1, TargetModel="a.tar.gz"
+        )
+    assert info.value.response["Error"]["Message"] == (
+        "Endpoint iris-xgb is not a multi-model endpoint and does not support target model header."
+    )
+
+
+def test_throttling_is_a_400_throttling_exception():
+    """--sagemaker-concurrency 1 with a slow model: concurrent calls beyond one are throttled."""
+    import concurrent.futures
+
+    client = sagemaker_client_at(THROTTLED_ENDPOINT_URL)
+
+    def call(_):
+        try:
+            client.invoke_endpoint(EndpointName=ENDPOINT_NAME, ContentType="text/csv", Body=ROW1)
+            return "ok"
+        except ClientError as e:
+            return e
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        outcomes = list(pool.map(call, range(6)))
+    errors = [o for o in outcomes if o != "ok"]
+    assert "ok" in outcomes and errors, outcomes
+    for e in errors:
+        # Not a modelled error of sagemaker-runtime: the generic ClientError, code from the header.
+        assert type(e) is ClientError
+        assert e.response["Error"]["Code"] == "ThrottlingException"
+        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert "ThrottlingException" in str(e)
+
+
+def test_serverless_cold_start_raises_model_not_ready():
+    import threading
+
+    client = sagemaker_client_at(SERVERLESS_ENDPOINT_URL)
+    first = {}
+
+    def cold():
+        first["r"] = client.invoke_endpoint(
+            EndpointName=ENDPOINT_NAME, ContentType="text/csv", Body=ROW1
+        )
+
+    t = threading.Thread(target=cold)
+    t.start()
+    import time
+
+    time.sleep(0.3)
+    with pytest.raises(client.exceptions.ModelNotReadyException) as info:
+        client.invoke_endpoint(EndpointName=ENDPOINT_NAME, ContentType="text/csv", Body=ROW1)
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    t.join(10)
+    assert first["r"]["Body"].read().decode() == PROBS1 + "\n"
+
+
+def post_signed(url, body, service, sent_body=None):
+    req = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
+    SigV4Auth(KEYS, service, REGION).add_auth(req)
+    return send(req, body=sent_body)
+
+
+def test_http_api_with_botocore_signature():
+    body = json.dumps({"data": ROW1})
+    status, headers, text = post_signed(HTTP_API_URL, body, "execute-api")
+    assert status == 200, text
+    assert json.loads(text)["predictions"][0]["species"] == "setosa"
+    assert headers["apigw-requestid"].endswith("=")
+    status, _, text = post_signed(HTTP_API_URL, body, "execute-api", json.dumps({"data": ROW2}))
+    assert status == 403
+    assert json.loads(text)["message"].startswith("The request signature we calculated")
+    status, _, text = send(AWSRequest(method="POST", url=HTTP_API_URL, data=body, headers={}))
+    assert (status, text) == (403, '{"message":"Forbidden"}')
+
+
+def test_function_url_with_botocore_signature():
+    body = json.dumps({"data": ROW2})
+    status, headers, text = post_signed(FUNCTION_URL, body, "lambda")
+    assert status == 200, text
+    assert json.loads(text)["predictions"][0]["species"] == "versicolor"
+    status, headers, text = post_signed(FUNCTION_URL, body, "lambda", json.dumps({"data": ROW1}))
+    assert status == 403
+    assert headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+    status, headers, text = send(AWSRequest(method="POST", url=FUNCTION_URL, data=body, headers={}))
+    assert status == 403
+    assert headers["x-amzn-ErrorType"] == "AccessDeniedException"
+    assert json.loads(text)["Message"].startswith("Forbidden. For troubleshooting Function URL")
+
+
+def test_get_metric_data_with_percentiles():
+    import datetime
+
+    client = sagemaker_client()
+    for _ in range(5):
+        client.invoke_endpoint(EndpointName=ENDPOINT_NAME, ContentType="text/csv", Body=ROW1)
+    cw = boto3.client(
+        "cloudwatch",
+        endpoint_url=ENDPOINT_URL,
+        region_name=REGION,
+        aws_access_key_id=KEYS.access_key,
+        aws_secret_access_key=KEYS.secret_key,
+    )
+    now = datetime.datetime.now(datetime.timezone.utc)
+    dims = [
+        {"Name": "EndpointName", "Value": ENDPOINT_NAME},
+        {"Name": "VariantName", "Value": "AllTraffic"},
+    ]
+
+    def q(id_, name, stat):
+        return {
+            "Id": id_,
+            "MetricStat": {
+                "Metric": {"Namespace": "AWS/SageMaker", "MetricName": name, "Dimensions": dims},
+                "Period": 3600,
+                "Stat": stat,
+            },
+        }
+
+    out = cw.get_metric_data(
+        MetricDataQueries=[
+            q("n", "Invocations", "SampleCount"),
+            q("p50", "ModelLatency", "p50"),
+            q("p99", "ModelLatency", "p99"),
+            q("mx", "ModelLatency", "Maximum"),
+        ],
+        StartTime=now - datetime.timedelta(hours=2),
+        EndTime=now + datetime.timedelta(hours=1),
+    )
+    res = {r["Id"]: r for r in out["MetricDataResults"]}
+    assert all(r["StatusCode"] == "Complete" for r in res.values())
+    assert sum(res["n"]["Values"]) >= 5
+    assert isinstance(res["n"]["Timestamps"][0], datetime.datetime)
+    p50, p99, mx = (max(res[k]["Values"]) for k in ("p50", "p99", "mx"))
+    assert 0 < p50 <= p99 <= mx
+    with pytest.raises(ClientError) as info:
+        cw.get_metric_data(
+            MetricDataQueries=[q("bad", "ModelLatency", "p101")],
+            StartTime=now - datetime.timedelta(hours=1),
+            EndTime=now,
+        )
+    assert info.value.response["Error"]["Code"] == "InvalidParameterValue"
