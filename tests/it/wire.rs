@@ -584,7 +584,7 @@ fn an_endpoint_that_dies_mid_run_stops_resumable() {
         cmd
     };
     let mut first = serve();
-    let mut run = batch(false)
+    let run = batch(false)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
