@@ -614,3 +614,59 @@ fn an_endpoint_that_dies_mid_run_stops_resumable() {
         .unwrap_or_default();
     assert!(rejects.lines().count() <= 1, "{rejects}");
 }
+
+/// An open loop the target cannot keep up with still ends at --duration plus the grace
+/// period, and says how many requests were due but never sent.
+#[test]
+fn an_impossible_rate_stops_at_the_duration() {
+    let emu = TestEmulator::default_config();
+    let t = std::time::Instant::now();
+    let r = Run::new("bench")
+        .api(&emu)
+        .args(["--rps", "1e9", "--duration", "1s"])
+        .json()
+        .expect_exit(0)
+        .run();
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(8), "ran {took:?}");
+    let v = r.json();
+    assert!(
+        v["requests"]["unsent"].as_u64().unwrap() > 100_000_000,
+        "{:#}",
+        v["requests"]
+    );
+}
+
+/// SIGTERM (what Kubernetes, systemd and docker send) stops serve gracefully: it stops
+/// accepting, lets what is in flight finish, prints its counters and exits 0.
+#[test]
+fn serve_drains_on_sigterm() {
+    let env = crate::common::Env::new();
+    let mut serve = crate::common::Serve::start(&env, &["--latency", "model=300ms"]);
+    let url = serve.get("IRIS_URL").to_string();
+    let slow = Run::new("predict")
+        .data(ROW)
+        .arg("--url")
+        .arg(&url)
+        .test_keys();
+    let handle = std::thread::spawn(move || slow.run());
+    std::thread::sleep(Duration::from_millis(150));
+    let pid = serve.pid();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let answered = handle.join().unwrap();
+    assert_eq!(
+        answered.code, 0,
+        "the request in flight finished: {}",
+        answered.stderr
+    );
+    let (code, stderr) = serve.wait();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("SIGTERM") && stderr.contains("1 requests"),
+        "{stderr}"
+    );
+}
