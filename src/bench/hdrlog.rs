@@ -882,6 +882,7 @@ mod tests {
             error: v.is_multiple_of(7).then_some(ErrorKind::Throttled),
             server_timing: Some("apigw;dur=1.5, lambda;dur=1"),
             retry: false,
+            message: None,
         }
     }
 

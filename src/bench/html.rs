@@ -265,6 +265,7 @@ mod tests {
                 error: None,
                 server_timing: None,
                 retry: false,
+                message: None,
             });
         }
         for t in 0..5 {

@@ -151,7 +151,13 @@ pub struct Sample<'a> {
     pub server_timing: Option<&'a str>,
     /// A retry of a failed attempt (`--retries`), measured from its own due time.
     pub retry: bool,
+    /// A failed attempt's one-line message (AWS's error, or the transport failure).
+    pub message: Option<&'a str>,
 }
+
+/// Distinct error messages kept with their counts; more are counted under the last key.
+pub const MAX_MESSAGES: usize = 16;
+pub const OTHER_MESSAGES: &str = "(other messages)";
 
 /// Histograms and counters, mergeable by addition.
 #[derive(Debug, Clone)]
@@ -177,6 +183,8 @@ pub struct Measurements {
     pub unfinished: u64,
     /// Attempts that were retries (`--retries`); included in `sent`.
     pub retries: u64,
+    /// Failed attempts by message, at most [`MAX_MESSAGES`] distinct ones.
+    pub messages: BTreeMap<String, u64>,
 }
 
 impl Measurements {
@@ -197,6 +205,17 @@ impl Measurements {
             late: 0,
             unfinished: 0,
             retries: 0,
+            messages: BTreeMap::new(),
+        }
+    }
+
+    fn count_message(&mut self, message: &str, n: u64) {
+        if let Some(c) = self.messages.get_mut(message) {
+            *c += n;
+        } else if self.messages.len() < MAX_MESSAGES {
+            self.messages.insert(message.to_string(), n);
+        } else {
+            *self.messages.entry(OTHER_MESSAGES.to_string()).or_insert(0) += n;
         }
     }
 
@@ -233,6 +252,9 @@ impl Measurements {
                 self.ok += 1;
                 t.ok += 1;
             }
+        }
+        if let Some(kind) = s.error {
+            self.count_message(s.message.unwrap_or(kind.name()), 1);
         }
         if let Some(st) = s.server_timing {
             for (name, us) in parse_server_timing(st) {
@@ -292,6 +314,9 @@ impl Measurements {
         self.late += o.late;
         self.unfinished += o.unfinished;
         self.retries += o.retries;
+        for (m, n) in &o.messages {
+            self.count_message(m, *n);
+        }
     }
 
     /// Zero everything, keeping the allocations.
@@ -318,6 +343,7 @@ impl Measurements {
         self.late = 0;
         self.unfinished = 0;
         self.retries = 0;
+        self.messages.clear();
     }
 }
 
@@ -430,6 +456,7 @@ mod tests {
                 error: None,
                 server_timing: Some("apigw;dur=3, lambda;dur=2"),
                 retry: false,
+                message: None,
             });
         }
         b.record(&Sample {
@@ -441,6 +468,7 @@ mod tests {
             error: Some(ErrorKind::Server5xx),
             server_timing: None,
             retry: false,
+            message: None,
         });
         b.record_unfinished(0, 10_000);
         a.add(&b);

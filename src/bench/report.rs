@@ -125,6 +125,27 @@ pub struct Requests {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct Errors {
+    #[serde(flatten)]
+    pub counts: BTreeMap<String, u64>,
+    /// The most frequent failure messages, most first (at most 5).
+    pub top: Vec<TopError>,
+}
+
+impl std::ops::Index<&str> for Errors {
+    type Output = u64;
+    fn index(&self, k: &str) -> &u64 {
+        &self.counts[k]
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TopError {
+    pub message: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct Connections {
     pub opened: u64,
     pub tls_handshakes: u64,
@@ -179,8 +200,8 @@ pub struct Report {
     pub connections: Connections,
     pub latency_ms: Latency,
     pub status_codes: BTreeMap<String, u64>,
-    /// Every error kind, zero or not.
-    pub errors: BTreeMap<String, u64>,
+    /// Every error kind, zero or not, and the most frequent messages.
+    pub errors: Errors,
     /// `Server-Timing` durations by hop, all targets together.
     pub hops: BTreeMap<String, Percentiles>,
     pub targets: BTreeMap<String, TargetReport>,
@@ -279,10 +300,25 @@ impl Report {
                 cold: Percentiles::of(&m.cold),
             },
             status_codes: m.status.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            errors: ErrorKind::ALL
-                .iter()
-                .map(|k| (k.name().to_string(), m.error_count(*k)))
-                .collect(),
+            errors: Errors {
+                counts: ErrorKind::ALL
+                    .iter()
+                    .map(|k| (k.name().to_string(), m.error_count(*k)))
+                    .collect(),
+                top: {
+                    let mut top: Vec<TopError> = m
+                        .messages
+                        .iter()
+                        .map(|(message, &count)| TopError {
+                            message: message.clone(),
+                            count,
+                        })
+                        .collect();
+                    top.sort_by(|a, b| b.count.cmp(&a.count).then(a.message.cmp(&b.message)));
+                    top.truncate(5);
+                    top
+                },
+            },
             hops: hops_of(&m.hops),
             targets,
             target_diff_ms,
@@ -453,6 +489,7 @@ pub fn render_human(r: &Report) -> String {
     );
     let errors: Vec<String> = r
         .errors
+        .counts
         .iter()
         .filter(|(_, v)| **v > 0)
         .map(|(k, v)| format!("{}: {v}", k.replace('_', " ")))
@@ -466,6 +503,9 @@ pub fn render_human(r: &Report) -> String {
             errors.join(", ")
         }
     );
+    for e in &r.errors.top {
+        let _ = writeln!(out, "  {:>8} × {}", e.count, e.message);
+    }
     for t in &r.thresholds {
         let _ = writeln!(
             out,
@@ -718,6 +758,7 @@ mod tests {
                 error: v.is_multiple_of(100).then_some(ErrorKind::Server5xx),
                 server_timing: Some("apigw;dur=2, lambda;dur=1.5, sagemaker;dur=1"),
                 retry: false,
+                message: None,
             });
         }
         RunResult {

@@ -162,8 +162,9 @@ struct Answer {
     status: u16,
     server_timing: Option<String>,
     detail: Detail,
-    /// Error answers only: their headers (`Retry-After`).
+    /// Error answers only: their headers (`Retry-After`) and one-line message.
     headers: Option<HeaderMap>,
+    message: Option<String>,
     /// The `Date` header, seconds since the epoch (the target's clock).
     date: Option<u64>,
 }
@@ -308,12 +309,15 @@ fn answer(
             .signer
             .correct_skew(&headers, sent_wall, SystemTime::now());
     }
+    let message =
+        (detail != Detail::Ok).then(|| protocol::describe(status, &headers, body, detail));
     Answer {
         status,
         server_timing,
         detail,
         date: date_secs(&headers),
         headers: (detail != Detail::Ok).then_some(headers),
+        message,
     }
 }
 
@@ -640,14 +644,25 @@ async fn worker(
                 lock(shard).record_unfinished(ti, lag_us);
                 return;
             };
-            let (status, detail, timing, headers) = match &result {
+            let (status, detail, timing, headers, message) = match &result {
                 Ok(a) => (
                     Some(a.status),
                     a.detail,
                     a.server_timing.as_deref(),
                     a.headers.as_ref(),
+                    a.message.as_deref(),
                 ),
-                Err(detail) => (None, *detail, None, None),
+                Err(detail) => (
+                    None,
+                    *detail,
+                    None,
+                    None,
+                    Some(match detail {
+                        Detail::Timeout => "timed out (--timeout)",
+                        Detail::Connection => "connection failed or dropped",
+                        _ => "request not sent (signing or headers)",
+                    }),
+                ),
             };
             lock(shard).record(&Sample {
                 target: ti,
@@ -658,6 +673,7 @@ async fn worker(
                 error: detail.category(),
                 server_timing: timing,
                 retry: attempt > 1,
+                message,
             });
             if !sh.retry.should_retry(attempt, detail.outcome()) {
                 break;

@@ -107,7 +107,7 @@ impl Serve {
             .args(args)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
@@ -147,6 +147,23 @@ impl Serve {
             .find(|(k, _)| k == name)
             .unwrap_or_else(|| panic!("serve printed no {name}"))
             .1
+    }
+}
+
+impl Serve {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait for it to exit (bounded by the caller's signal); its exit code and stderr.
+    pub fn wait(&mut self) -> (Option<i32>, String) {
+        use std::io::Read;
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        let status = self.child.wait().unwrap();
+        (status.code(), err)
     }
 }
 
