@@ -422,6 +422,7 @@ mod tests {
                 error: None,
                 server_timing: Some(timing),
                 retry: false,
+                message: None,
             });
         }
         assert_eq!(m.cold.len(), 1);

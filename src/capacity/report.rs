@@ -167,7 +167,7 @@ fn probe_doc(p: &Probe) -> ProbeDoc {
             p50_ms: l.cold.p50,
             p99_ms: l.cold.p99,
         },
-        errors: r.errors.clone(),
+        errors: r.errors.counts.clone(),
         trend: Trend {
             slope_ms_per_s: round3(p.trend.slope_ms_per_s),
             t: round3(p.trend.t.min(1e9)),
