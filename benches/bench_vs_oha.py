@@ -14,6 +14,7 @@ and iris-cli's peak RSS at 5 000 rps after 10 s and after 60 s. Each figure is t
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def start_emulator(iris):
             sys.exit("iris-cli serve exited before printing its exports")
         if line.startswith("export "):
             k, v = line[len("export "):].strip().split("=", 1)
-            env[k] = v
+            env[k] = shlex.split(v)[0] if v else ""  # values are shell-quoted
     return p, env
 
 

@@ -135,6 +135,11 @@ pub fn validate_endpoint_name(name: &str) -> Result<(), CliError> {
 fn parse_url(flag: &str, raw: &str) -> Result<Url, CliError> {
     let url =
         Url::parse(raw).map_err(|e| CliError::usage(format!("invalid {flag} '{raw}': {e}")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(CliError::usage(format!(
+            "invalid {flag}: a user name or password in the URL is not how AWS authenticates (requests are signed with SigV4); remove the 'user:pass@' part"
+        )));
+    }
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(CliError::usage(format!(
             "invalid {flag} '{raw}': expected an http(s) URL with a host"

@@ -168,6 +168,14 @@ pub async fn resolve(source: &CredentialSource) -> Result<Resolved, CliError> {
             region,
             timeout,
         } => {
+            // The chain's first source, taken without building the rest of it (its profile,
+            // SSO, web-identity, container and IMDS providers cost milliseconds to set up):
+            // the same credentials the chain would return, as static ones.
+            if profile.is_none() {
+                if let Some(resolved) = from_environment() {
+                    return Ok(resolved);
+                }
+            }
             check_profile_files(profile.as_deref()).await?;
             // Giving the region up front matters: left to itself the chain looks it up through
             // its own region chain, which ends at the instance-metadata service and makes every
@@ -198,6 +206,19 @@ pub async fn resolve(source: &CredentialSource) -> Result<Resolved, CliError> {
             }
         }
     }
+}
+
+/// `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY` (+ `AWS_SESSION_TOKEN`), as the chain's
+/// environment provider reads them.
+fn from_environment() -> Option<Resolved> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let (key, secret) = (var("AWS_ACCESS_KEY_ID")?, var("AWS_SECRET_ACCESS_KEY")?);
+    let origin = "Environment".to_string();
+    Some(Resolved {
+        credentials: Credentials::new(key, secret, var("AWS_SESSION_TOKEN"), None, "Environment"),
+        origin,
+        provider: None,
+    })
 }
 
 /// The name of the provider that gave `creds` (Debug shows `provider_name: "..."`, never

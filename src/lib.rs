@@ -41,6 +41,7 @@ macro_rules! warn {
 pub mod awserror;
 pub mod batch;
 pub mod bench;
+pub mod capacity;
 pub mod cli;
 pub mod client;
 pub mod columns;
@@ -107,17 +108,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         Command::Bench(mut args) => {
-            if let Some(req) =
-                postman::apply(&args.postman, &mut args.target, &mut args.http.headers)?
-            {
-                let given =
-                    args.data.is_some() || args.body_file.is_some() || args.payload_csv.is_some();
-                if !given {
-                    args.body = req.body.map(|b| String::from_utf8_lossy(&b).into_owned());
-                }
-                args.content_type = args.content_type.or(req.content_type);
-            }
+            args.load.apply_postman()?;
             bench::run_bench(args.options()?).await
+        }
+        Command::Capacity(mut args) => {
+            args.load.apply_postman()?;
+            capacity::run(args.options()?).await
         }
         Command::Report(args) => match args.command {
             cli::bench::ReportCommand::Merge(m) => bench::run_merge(m.options()?).await,

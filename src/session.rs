@@ -149,7 +149,23 @@ pub fn target_spec(target: &TargetOptions, env: impl Fn(&str) -> Option<String>)
     spec
 }
 
+/// What must outlive the requests of a session whose signer moved out (the embedded
+/// emulator, with `--local`).
+pub struct KeepAlive {
+    _emulator: Option<Emulator>,
+}
+
 impl Session {
+    /// The signer, and what has to stay alive while it is used.
+    pub fn split(self) -> (Signer, KeepAlive) {
+        (
+            self.signer,
+            KeepAlive {
+                _emulator: self._emulator,
+            },
+        )
+    }
+
     pub async fn open(target: &TargetOptions, auth: &AuthOptions) -> anyhow::Result<Session> {
         let explicit = explicit_keys(auth)?;
         let mut emulator = None;

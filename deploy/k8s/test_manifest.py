@@ -15,6 +15,7 @@ import os
 import pathlib
 import re
 import selectors
+import shlex
 import shutil
 import subprocess
 import sys
@@ -192,7 +193,11 @@ def serve_exports(proc, seconds=30):
         if sel.select(timeout=1.0):
             buf += os.read(proc.stdout.fileno(), 4096)
     sel.close()
-    return dict(re.findall(r"^export ([A-Z_]+)=(\S*)$", buf.decode(), re.M))
+    # Values are shell-quoted; shlex reads them as a shell would.
+    return {
+        k: (shlex.split(v) or [""])[0]
+        for k, v in re.findall(r"^export ([A-Z_]+)=(\S*)$", buf.decode(), re.M)
+    }
 
 
 def test_the_rendered_command_line_runs_as_each_pod_would():

@@ -322,23 +322,8 @@ impl Worker<'_> {
     }
 }
 
-/// One line for a failed answer: AWS's error, or the function error a non-proxy API returned
-/// with 200.
 fn describe_failure(ex: &Exchange, detail: Detail) -> String {
-    if (200..300).contains(&ex.status) {
-        if let Parsed::FunctionError {
-            message,
-            error_type,
-        } = crate::response::parse(&ex.body, &[])
-        {
-            return crate::redact::server_text(&format!(
-                "the Lambda function failed: {error_type}: {}",
-                message.lines().next().unwrap_or_default()
-            ));
-        }
-        return format!("unexpected answer ({})", detail.name());
-    }
-    AwsError::parse(ex.status, &ex.headers, &ex.body).one_line()
+    crate::protocol::describe(ex.status, &ex.headers, &ex.body, detail)
 }
 
 /// One output line. Probabilities are written with the shortest digits that round-trip the

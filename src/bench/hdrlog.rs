@@ -170,7 +170,7 @@ impl HdrLogWriter {
                 env!("CARGO_PKG_VERSION"),
                 " bench interval log: values in microseconds (HistogramLogProcessor: -outputValueUnitRatio 1000 -tag response)"
             ))
-            .add_comment("tags: response service lag errors hop.<name> target.<name>.<series>")
+            .add_comment("tags: response service lag errors cold hop.<name> target.<name>.<series>")
             .add_comment(&format!(
                 "{}{}",
                 &RUN_PREFIX[1..],
@@ -218,6 +218,7 @@ impl HdrLogWriter {
         self.write_one(&m.service, "service", start, dur)?;
         self.write_one(&m.lag, "lag", start, dur)?;
         self.write_one(&m.failed, "errors", start, dur)?;
+        self.write_one(&m.cold, "cold", start, dur)?;
         for (name, h) in &m.hops.0 {
             if !h.is_empty() && safe_name(name) {
                 self.write_one(h, &format!("hop.{name}"), start, dur)?;
@@ -513,6 +514,7 @@ pub fn merge(paths: &[PathBuf]) -> anyhow::Result<RunResult> {
                     per_second.push((sec, false, i));
                 }
                 "service" => add(&mut totals.service, &hist),
+                "cold" => add(&mut totals.cold, &hist),
                 "lag" => add(&mut totals.lag, &hist),
                 "errors" => {
                     add(&mut totals.failed, &hist);
@@ -880,6 +882,7 @@ mod tests {
             error: v.is_multiple_of(7).then_some(ErrorKind::Throttled),
             server_timing: Some("apigw;dur=1.5, lambda;dur=1"),
             retry: false,
+            message: None,
         }
     }
 

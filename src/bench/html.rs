@@ -13,21 +13,21 @@ const PAD_B: f64 = 36.0;
 const PAD_T: f64 = 16.0;
 const PAD_R: f64 = 16.0;
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
 
-struct Line {
-    label: String,
-    color: &'static str,
-    points: Vec<(f64, f64)>,
+pub(crate) struct Line {
+    pub label: String,
+    pub color: &'static str,
+    pub points: Vec<(f64, f64)>,
 }
 
 /// A line chart; `x_labels` maps an x value to its tick label.
-fn chart(
+pub(crate) fn chart(
     title: &str,
     y_unit: &str,
     lines: &[Line],
@@ -347,6 +347,7 @@ mod tests {
                 error: None,
                 server_timing: None,
                 retry: false,
+                message: None,
             });
         }
         for t in 0..5 {

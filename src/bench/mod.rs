@@ -63,11 +63,7 @@ pub enum PayloadSource {
 pub struct BenchOptions {
     pub plan: Plan,
     pub thresholds: Vec<Threshold>,
-    pub target_choice: TargetChoice,
-    pub sagemaker_endpoint: Option<String>,
-    pub sagemaker_endpoint_url: Option<String>,
-    pub payload: PayloadSource,
-    pub content_type: Option<String>,
+    pub load: LoadTarget,
     pub output: Format,
     pub hdr_log: Option<PathBuf>,
     pub html: Option<PathBuf>,
@@ -75,10 +71,6 @@ pub struct BenchOptions {
     /// Attempts after the first for a failed request (0: report failures as they are).
     pub retries: u32,
     pub max_retry_wait: Duration,
-    pub extra_headers: Vec<(String, String)>,
-    pub http: crate::client::HttpSettings,
-    pub target: TargetOptions,
-    pub auth: AuthOptions,
     /// `--start-at`, `--start-file`, `--copy`.
     pub start_at: Option<StartAt>,
     pub start_file: Option<PathBuf>,
@@ -100,6 +92,32 @@ pub struct CloudWatchReportOptions {
     pub cloudwatch: cloudwatch::CloudWatchOptions,
     pub target: TargetOptions,
     pub auth: AuthOptions,
+}
+
+/// Where the load goes and what it sends: the part `bench` and `capacity` share.
+#[derive(Debug, Clone)]
+pub struct LoadTarget {
+    pub target_choice: TargetChoice,
+    pub sagemaker_endpoint: Option<String>,
+    pub sagemaker_endpoint_url: Option<String>,
+    pub payload: PayloadSource,
+    pub content_type: Option<String>,
+    pub extra_headers: Vec<(String, String)>,
+    pub http: crate::client::HttpSettings,
+    pub target: TargetOptions,
+    pub auth: AuthOptions,
+}
+
+/// The targets of a run, signed and ready, with the HTTP client and the engine's connector.
+/// Holds the sessions' remains (with `--local`, the embedded emulator), so keep it alive for
+/// as long as requests go out.
+pub struct Prepared {
+    pub targets: Vec<BenchTarget>,
+    pub client: reqwest::Client,
+    pub connector: worker::Connector,
+    /// With `--local`: the embedded emulator's main URL (it serves GetMetricData too).
+    pub emulator_endpoint_url: Option<String>,
+    _keep: crate::session::KeepAlive,
 }
 
 /// `report merge`.
@@ -224,7 +242,7 @@ fn rendezvous(file: &Path, mine: std::time::SystemTime) -> Result<std::time::Sys
 /// The SageMaker side of `--target both`: its own session (so temporary credentials refresh
 /// on both sides), aimed at the same emulator with `--local`.
 async fn sagemaker_session(
-    opts: &BenchOptions,
+    opts: &LoadTarget,
     first: &crate::session::Session,
 ) -> anyhow::Result<crate::session::Session> {
     // The emulator's main port: with --api function-url the first URL is on the function
@@ -277,16 +295,16 @@ async fn sagemaker_session(
     crate::session::Session::open(&target, &auth).await
 }
 
-/// `iris-cli bench`.
-pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
-    let start_at = start_instant(&opts)?;
+/// Open the sessions (one per target), encode the bodies, check that signing works.
+/// `quiet` silences the note on which `--payload-csv` columns were sent.
+pub async fn prepare(opts: &LoadTarget, quiet: bool) -> anyhow::Result<Prepared> {
     let payload = match &opts.payload {
         PayloadSource::Data(d) => Payload::Rows(crate::predict::parse_rows(d)?),
         PayloadSource::BodyFile(p) => Payload::Raw(crate::predict::read_body_file(p)?),
         PayloadSource::Body(b) => Payload::Raw(b.clone()),
         PayloadSource::PayloadCsv(p) => {
             let (rows, note) = read_payload_csv(p)?;
-            if let (Some(note), false) = (note, opts.quiet) {
+            if let (Some(note), false) = (note, quiet) {
                 eprintln!("iris-cli: {}: {note}", p.display());
             }
             Payload::Rows(rows)
@@ -318,27 +336,15 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
         _ => {}
     }
     let second = if opts.target_choice == TargetChoice::Both {
-        Some(sagemaker_session(&opts, &session).await?)
+        Some(sagemaker_session(opts, &session).await?)
     } else {
         None
     };
-    let cw_endpoint = opts
-        .cloudwatch
-        .as_ref()
-        .and_then(|c| c.endpoint_url.clone())
-        .or_else(|| session.emulator_endpoint_url());
-    let local = session.is_local();
-    // Only the signer moves out: the rest of `session` (with --local, the emulator) lives to
-    // the end of this function.
-    let first = Arc::new(session.signer);
-    let cw_target = opts.cloudwatch.as_ref().map(|_| {
-        (
-            first.target.kind,
-            first.target.url.clone(),
-            first.target.scope.region.clone(),
-            first.credentials_provider(),
-        )
-    });
+    // The signer is shared by the workers; the rest of `session` (with --local, the emulator)
+    // lives in `Prepared`.
+    let emulator_endpoint_url = session.emulator_endpoint_url();
+    let (signer, keep) = session.split();
+    let first = Arc::new(signer);
     let mut signers = vec![first];
     if let Some(s) = second {
         signers.push(Arc::new(s.signer));
@@ -365,7 +371,6 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
         t.signer.sign(&t.headers, &t.bodies[0])?;
     }
     let client = crate::client::http_client(&opts.http, &targets[0].signer.target.url)?;
-    let progress = !opts.quiet && std::io::stderr().is_terminal();
     // TLS roots are loaded only when a target needs them.
     let tls = if targets
         .iter()
@@ -381,6 +386,21 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
         opened: Default::default(),
         tls_handshakes: Default::default(),
     };
+    Ok(Prepared {
+        targets,
+        client,
+        connector,
+        emulator_endpoint_url,
+        _keep: keep,
+    })
+}
+
+/// `iris-cli bench`.
+pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
+    let start_at = start_instant(&opts)?;
+    let prepared = prepare(&opts.load, opts.quiet).await?;
+    let progress = !opts.quiet && std::io::stderr().is_terminal();
+    let targets = prepared.targets.clone();
     let run_info = hdrlog::RunInfo {
         target: targets
             .iter()
@@ -394,51 +414,27 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
     let run = worker::run(EngineConfig {
         plan: opts.plan.clone(),
         targets,
-        client,
-        timeout: opts.http.timeout,
-        connect_timeout: opts.http.connect_timeout,
+        client: prepared.client.clone(),
+        timeout: opts.load.http.timeout,
+        connect_timeout: opts.load.http.connect_timeout,
         hdr_log: opts.hdr_log.clone(),
         progress,
         retry: RetryPolicy::new(opts.retries + 1, opts.max_retry_wait),
-        connector,
+        connector: prepared.connector.clone(),
         start_at,
         run_info,
+        control: None,
     })
     .await?;
-    let cw = match (&opts.cloudwatch, cw_target) {
-        (Some(c), Some((kind, url, region, provider))) => {
-            let client = cloudwatch::client(provider, &region, cw_endpoint.as_deref());
-            let (dims, notes) =
-                cloudwatch::infer(kind, &url, local, opts.sagemaker_endpoint.as_deref(), c);
+    let (cw, cw_err) = match &opts.cloudwatch {
+        Some(c) => {
             let r = Report::build(&run);
-            let side = client_side(&r, kind);
-            let end = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0);
-            let window = cloudwatch::Window {
-                start: run.meta.started_epoch,
-                end,
-            };
-            cloudwatch::collect(
-                &client,
-                &region,
-                dims,
-                kind == TargetKind::HttpApi,
-                window,
-                Some(&side),
-                notes,
-                c,
-                local,
-            )
-            .await
-            .map(Some)
+            match cloudwatch_after(&prepared, &opts.load, c, &r, run.meta.started_epoch).await {
+                Ok(c) => (Some(c), None),
+                Err(e) => (None, Some(e)),
+            }
         }
-        _ => Ok(None),
-    };
-    let (cw, cw_err) = match cw {
-        Ok(c) => (c, None),
-        Err(e) => (None, Some(e)),
+        None => (None, None),
     };
     let exit = finish(
         &run,
@@ -452,6 +448,51 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
         Some(e) => Err(e.into()),
         None => Ok(exit),
     }
+}
+
+/// `--cloudwatch` after a run (bench's, or capacity's whole search): AWS's metrics from
+/// `started_epoch` to now, beside the client's numbers in `r`.
+pub async fn cloudwatch_after(
+    prepared: &Prepared,
+    load: &LoadTarget,
+    c: &cloudwatch::CloudWatchOptions,
+    r: &Report,
+    started_epoch: f64,
+) -> Result<cloudwatch::CloudWatchReport, CliError> {
+    let signer = &prepared.targets[0].signer;
+    let t = &signer.target;
+    let local = prepared.emulator_endpoint_url.is_some();
+    let endpoint = c
+        .endpoint_url
+        .clone()
+        .or_else(|| prepared.emulator_endpoint_url.clone());
+    let client = cloudwatch::client(
+        signer.credentials_provider(),
+        &t.scope.region,
+        endpoint.as_deref(),
+    );
+    let (dims, notes) =
+        cloudwatch::infer(t.kind, &t.url, local, load.sagemaker_endpoint.as_deref(), c);
+    let side = client_side(r, t.kind);
+    let end = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    cloudwatch::collect(
+        &client,
+        &t.scope.region,
+        dims,
+        t.kind == TargetKind::HttpApi,
+        cloudwatch::Window {
+            start: started_epoch,
+            end,
+        },
+        Some(&side),
+        notes,
+        c,
+        local,
+    )
+    .await
 }
 
 /// The client's numbers the CloudWatch table sits beside: the API target's when there is one.
@@ -606,7 +647,7 @@ fn finish(
 }
 
 /// Write to a temporary file beside `path`, then rename: no half-written file is left.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

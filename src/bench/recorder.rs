@@ -47,6 +47,16 @@ pub fn parse_server_timing(value: &str) -> impl Iterator<Item = (&str, u64)> {
     })
 }
 
+/// The `Server-Timing` entry that marks a cold start (`init;dur=..`: the emulator and a Lambda
+/// that sets it on the invocation that initialised its environment).
+pub const COLD_HOP: &str = "init";
+
+/// Whether a `Server-Timing` value marks a cold start. An `init` of zero took no time (the
+/// emulator without `--cold-start` marks new environments so): nothing to keep apart.
+pub fn is_cold(server_timing: &str) -> bool {
+    parse_server_timing(server_timing).any(|(name, us)| name == COLD_HOP && us > 0)
+}
+
 /// Named histograms, at most [`MAX_HOPS`].
 #[derive(Debug, Clone, Default)]
 pub struct Hops(pub Vec<(String, Hist)>);
@@ -141,7 +151,13 @@ pub struct Sample<'a> {
     pub server_timing: Option<&'a str>,
     /// A retry of a failed attempt (`--retries`), measured from its own due time.
     pub retry: bool,
+    /// A failed attempt's one-line message (AWS's error, or the transport failure).
+    pub message: Option<&'a str>,
 }
+
+/// Distinct error messages kept with their counts; more are counted under the last key.
+pub const MAX_MESSAGES: usize = 16;
+pub const OTHER_MESSAGES: &str = "(other messages)";
 
 /// Histograms and counters, mergeable by addition.
 #[derive(Debug, Clone)]
@@ -152,6 +168,9 @@ pub struct Measurements {
     /// Response times of failed requests (its count is the error count; in the hdr log it
     /// carries errors per interval).
     pub failed: Hist,
+    /// Response times of answers marked as cold starts (`Server-Timing: init`), kept out of
+    /// `response` and `service` so a warm SLO is not broken by the first seconds.
+    pub cold: Hist,
     pub hops: Hops,
     pub targets: Vec<TargetStats>,
     pub status: BTreeMap<u16, u64>,
@@ -164,6 +183,8 @@ pub struct Measurements {
     pub unfinished: u64,
     /// Attempts that were retries (`--retries`); included in `sent`.
     pub retries: u64,
+    /// Failed attempts by message, at most [`MAX_MESSAGES`] distinct ones.
+    pub messages: BTreeMap<String, u64>,
 }
 
 impl Measurements {
@@ -173,6 +194,7 @@ impl Measurements {
             service: new_hist(),
             lag: new_hist(),
             failed: new_hist(),
+            cold: new_hist(),
             hops: Hops::default(),
             targets: targets.iter().map(|t| TargetStats::new(t)).collect(),
             status: BTreeMap::new(),
@@ -183,6 +205,17 @@ impl Measurements {
             late: 0,
             unfinished: 0,
             retries: 0,
+            messages: BTreeMap::new(),
+        }
+    }
+
+    fn count_message(&mut self, message: &str, n: u64) {
+        if let Some(c) = self.messages.get_mut(message) {
+            *c += n;
+        } else if self.messages.len() < MAX_MESSAGES {
+            self.messages.insert(message.to_string(), n);
+        } else {
+            *self.messages.entry(OTHER_MESSAGES.to_string()).or_insert(0) += n;
         }
     }
 
@@ -200,10 +233,14 @@ impl Measurements {
         t.sent += 1;
         if let Some(status) = s.status {
             *self.status.entry(status).or_insert(0) += 1;
-            rec(&mut self.response, s.response_us);
-            rec(&mut self.service, s.service_us);
-            rec(&mut t.response, s.response_us);
-            rec(&mut t.service, s.service_us);
+            if s.server_timing.is_some_and(is_cold) {
+                rec(&mut self.cold, s.response_us);
+            } else {
+                rec(&mut self.response, s.response_us);
+                rec(&mut self.service, s.service_us);
+                rec(&mut t.response, s.response_us);
+                rec(&mut t.service, s.service_us);
+            }
         }
         match s.error {
             Some(kind) => {
@@ -215,6 +252,9 @@ impl Measurements {
                 self.ok += 1;
                 t.ok += 1;
             }
+        }
+        if let Some(kind) = s.error {
+            self.count_message(s.message.unwrap_or(kind.name()), 1);
         }
         if let Some(st) = s.server_timing {
             for (name, us) in parse_server_timing(st) {
@@ -252,6 +292,7 @@ impl Measurements {
         add(&mut self.service, &o.service);
         add(&mut self.lag, &o.lag);
         add(&mut self.failed, &o.failed);
+        add(&mut self.cold, &o.cold);
         self.hops.add(&o.hops);
         for (mine, theirs) in self.targets.iter_mut().zip(&o.targets) {
             add(&mut mine.response, &theirs.response);
@@ -273,6 +314,9 @@ impl Measurements {
         self.late += o.late;
         self.unfinished += o.unfinished;
         self.retries += o.retries;
+        for (m, n) in &o.messages {
+            self.count_message(m, *n);
+        }
     }
 
     /// Zero everything, keeping the allocations.
@@ -281,6 +325,7 @@ impl Measurements {
         self.service.reset();
         self.lag.reset();
         self.failed.reset();
+        self.cold.reset();
         self.hops.reset();
         for t in &mut self.targets {
             t.response.reset();
@@ -298,6 +343,7 @@ impl Measurements {
         self.late = 0;
         self.unfinished = 0;
         self.retries = 0;
+        self.messages.clear();
     }
 }
 
@@ -360,6 +406,35 @@ mod tests {
     }
 
     #[test]
+    fn cold_starts_are_kept_apart() {
+        let mut m = Measurements::new(&["apigw"]);
+        for (timing, us) in [
+            ("init;dur=250, apigw;dur=260", 300_000),
+            ("apigw;dur=2", 3_000),
+            ("apigw;dur=2", 4_000),
+        ] {
+            m.record(&Sample {
+                target: 0,
+                response_us: us,
+                service_us: us,
+                lag_us: 0,
+                status: Some(200),
+                error: None,
+                server_timing: Some(timing),
+                retry: false,
+                message: None,
+            });
+        }
+        assert_eq!(m.cold.len(), 1);
+        assert_eq!(m.response.len(), 2);
+        assert!(m.response.max() < 5_000);
+        assert_eq!(m.ok, 3);
+        assert_eq!(m.hops.get("init").unwrap().len(), 1);
+        assert!(!is_cold("apigw;dur=1, initial;dur=2"));
+        assert!(!is_cold("apigw;dur=1, init;dur=0.000"));
+    }
+
+    #[test]
     fn hops_are_bounded() {
         let mut h = Hops::default();
         for i in 0..20 {
@@ -382,6 +457,7 @@ mod tests {
                 error: None,
                 server_timing: Some("apigw;dur=3, lambda;dur=2"),
                 retry: false,
+                message: None,
             });
         }
         b.record(&Sample {
@@ -393,6 +469,7 @@ mod tests {
             error: Some(ErrorKind::Server5xx),
             server_timing: None,
             retry: false,
+            message: None,
         });
         b.record_unfinished(0, 10_000);
         a.add(&b);

@@ -125,6 +125,27 @@ pub struct Requests {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct Errors {
+    #[serde(flatten)]
+    pub counts: BTreeMap<String, u64>,
+    /// The most frequent failure messages, most first (at most 5).
+    pub top: Vec<TopError>,
+}
+
+impl std::ops::Index<&str> for Errors {
+    type Output = u64;
+    fn index(&self, k: &str) -> &u64 {
+        &self.counts[k]
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TopError {
+    pub message: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct Connections {
     pub opened: u64,
     pub tls_handshakes: u64,
@@ -138,6 +159,8 @@ pub struct Latency {
     pub service: Percentiles,
     /// Actual send - due time: how far the generator fell behind.
     pub lag: Percentiles,
+    /// Response times of cold starts (`Server-Timing: init`), not in `response`/`service`.
+    pub cold: Percentiles,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -177,8 +200,8 @@ pub struct Report {
     pub connections: Connections,
     pub latency_ms: Latency,
     pub status_codes: BTreeMap<String, u64>,
-    /// Every error kind, zero or not.
-    pub errors: BTreeMap<String, u64>,
+    /// Every error kind, zero or not, and the most frequent messages.
+    pub errors: Errors,
     /// `Server-Timing` durations by hop, all targets together.
     pub hops: BTreeMap<String, Percentiles>,
     pub targets: BTreeMap<String, TargetReport>,
@@ -277,12 +300,28 @@ impl Report {
                 response: Percentiles::of(&m.response),
                 service: Percentiles::of(&m.service),
                 lag: Percentiles::of(&m.lag),
+                cold: Percentiles::of(&m.cold),
             },
             status_codes: m.status.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            errors: ErrorKind::ALL
-                .iter()
-                .map(|k| (k.name().to_string(), m.error_count(*k)))
-                .collect(),
+            errors: Errors {
+                counts: ErrorKind::ALL
+                    .iter()
+                    .map(|k| (k.name().to_string(), m.error_count(*k)))
+                    .collect(),
+                top: {
+                    let mut top: Vec<TopError> = m
+                        .messages
+                        .iter()
+                        .map(|(message, &count)| TopError {
+                            message: message.clone(),
+                            count,
+                        })
+                        .collect();
+                    top.sort_by(|a, b| b.count.cmp(&a.count).then(a.message.cmp(&b.message)));
+                    top.truncate(5);
+                    top
+                },
+            },
             hops: hops_of(&m.hops),
             targets,
             target_diff_ms,
@@ -316,7 +355,7 @@ pub fn fmt_ms(v: f64) -> String {
 
 const HEAD: [&str; 8] = ["p50", "p75", "p90", "p95", "p99", "p99.9", "p99.99", "max"];
 
-fn table_row(out: &mut String, label: &str, p: &Percentiles) {
+pub(crate) fn table_row(out: &mut String, label: &str, p: &Percentiles) {
     let _ = write!(out, "  {label:<22}");
     for v in p.values() {
         let _ = write!(out, "{:>9}", fmt_ms(v));
@@ -324,7 +363,7 @@ fn table_row(out: &mut String, label: &str, p: &Percentiles) {
     let _ = writeln!(out, "{:>10}", p.count);
 }
 
-fn table_head(out: &mut String, title: &str) {
+pub(crate) fn table_head(out: &mut String, title: &str) {
     let _ = write!(out, "  {title:<22}");
     for h in HEAD {
         let _ = write!(out, "{h:>9}");
@@ -398,6 +437,9 @@ pub fn render_human(r: &Report) -> String {
     table_row(&mut out, "response (from due)", &r.latency_ms.response);
     table_row(&mut out, "service (from send)", &r.latency_ms.service);
     table_row(&mut out, "lag (send - due)", &r.latency_ms.lag);
+    if r.latency_ms.cold.count > 0 {
+        table_row(&mut out, "cold start (init)", &r.latency_ms.cold);
+    }
     if !r.hops.is_empty() {
         let _ = writeln!(out);
         table_head(&mut out, "hop (Server-Timing)");
@@ -451,6 +493,7 @@ pub fn render_human(r: &Report) -> String {
     );
     let errors: Vec<String> = r
         .errors
+        .counts
         .iter()
         .filter(|(_, v)| **v > 0)
         .map(|(k, v)| format!("{}: {v}", k.replace('_', " ")))
@@ -464,6 +507,9 @@ pub fn render_human(r: &Report) -> String {
             errors.join(", ")
         }
     );
+    for e in &r.errors.top {
+        let _ = writeln!(out, "  {:>8} × {}", e.count, e.message);
+    }
     for t in &r.thresholds {
         let _ = writeln!(
             out,
@@ -607,6 +653,60 @@ pub fn parse_thresholds(s: &str) -> Result<Vec<Threshold>, String> {
     Ok(out)
 }
 
+impl Threshold {
+    /// An `errors` condition (share or count).
+    pub fn is_errors(&self) -> bool {
+        matches!(self.metric, Metric::ErrorPercent | Metric::ErrorCount)
+    }
+
+    /// An `errors<N%` bound: N, for charts.
+    pub fn errors_percent_limit(&self) -> Option<f64> {
+        (self.metric == Metric::ErrorPercent && matches!(self.op, Op::Lt | Op::Le))
+            .then_some(self.value)
+    }
+
+    /// A response-time bound `pNN < X` / `max < X`: (quantile, X in ms), for charts.
+    pub fn response_limit_ms(&self) -> Option<(f64, f64)> {
+        match (self.metric, self.op) {
+            (Metric::Latency(Series3::Response, q), Op::Lt | Op::Le) => Some((q, self.value)),
+            _ => None,
+        }
+    }
+
+    /// Whether the condition is already certain to break once `planned` requests complete,
+    /// from what `so_far` holds: an error or a slow answer can only add to the tail. Used to
+    /// end a capacity probe early; `false` when it cannot be known yet.
+    pub fn certain_to_fail(&self, so_far: &Measurements, planned: u64) -> bool {
+        let planned = planned.max(so_far.completed) as f64;
+        let errors = so_far.errors_total() as f64;
+        let breaks = |bad: f64, allowed: f64| match self.op {
+            Op::Lt => bad >= allowed,
+            Op::Le => bad > allowed,
+            Op::Gt | Op::Ge => false,
+        };
+        match self.metric {
+            Metric::ErrorPercent => breaks(errors, self.value / 100.0 * planned),
+            Metric::ErrorCount => breaks(errors, self.value),
+            Metric::Latency(series, q) => {
+                let h = match series {
+                    Series3::Response => &so_far.response,
+                    Series3::Service => &so_far.service,
+                    Series3::Lag => &so_far.lag,
+                };
+                let limit_us = (self.value * 1000.0) as u64;
+                let over = h.len() - h.count_between(0, limit_us).min(h.len());
+                if q >= 1.0 {
+                    over > 0 && matches!(self.op, Op::Lt | Op::Le)
+                } else {
+                    // More answers above the limit than the quantile leaves room for.
+                    matches!(self.op, Op::Lt | Op::Le) && over as f64 > (1.0 - q) * planned
+                }
+            }
+            Metric::Rps => false,
+        }
+    }
+}
+
 /// Evaluate thresholds on `run`; the actual values are the same ones the report prints.
 pub fn check(thresholds: &[Threshold], run: &RunResult, report: &Report) -> Vec<ThresholdResult> {
     thresholds
@@ -662,6 +762,7 @@ mod tests {
                 error: v.is_multiple_of(100).then_some(ErrorKind::Server5xx),
                 server_timing: Some("apigw;dur=2, lambda;dur=1.5, sagemaker;dur=1"),
                 retry: false,
+                message: None,
             });
         }
         RunResult {
@@ -747,6 +848,23 @@ mod tests {
         assert_eq!(parse_quantile("p999"), Some(0.999));
         assert_eq!(parse_quantile("p99.99"), Some(0.9999));
         assert_eq!(parse_quantile("p9999"), Some(0.9999));
+    }
+
+    #[test]
+    fn certain_failure_is_known_before_the_end() {
+        let run = synthetic(); // 1000 requests, 10 errors, 1..=1000 ms
+        let t = parse_thresholds("errors<1%, errors<20, p999<995ms, p90<2s, rps>=1").unwrap();
+        // 10 errors of 1000 planned: errors<1% is already broken; of 2000 it may still hold.
+        assert!(t[0].certain_to_fail(&run.totals, 1000));
+        assert!(!t[0].certain_to_fail(&run.totals, 2000));
+        assert!(!t[1].certain_to_fail(&run.totals, 1000));
+        // 5 answers above 995 ms: p99.9 of 1000 cannot hold (1 allowed), of 10 000 it can.
+        assert!(t[2].certain_to_fail(&run.totals, 1000));
+        assert!(!t[2].certain_to_fail(&run.totals, 10_000));
+        assert!(!t[3].certain_to_fail(&run.totals, 1000));
+        assert!(!t[4].certain_to_fail(&run.totals, 1000));
+        assert!(t[0].is_errors() && !t[2].is_errors());
+        assert_eq!(t[2].response_limit_ms(), Some((0.999, 995.0)));
     }
 
     #[test]

@@ -7,7 +7,70 @@
 //! schedule, so N copies started at the same wall-clock instant (`--start-at`) interleave into
 //! exactly the global schedule, rather than N schedules firing in step.
 
+//!
+//! Poisson arrivals (`--arrival poisson`) replace the integer `i` by the `i`-th arrival of a
+//! unit-rate Poisson process (a sum of seeded exponential gaps), then invert the same integral:
+//! time rescaling, so ramps stay exact on average. Each request is still measured from its own
+//! computed due time; copies share out the one global process.
+
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How arrivals are spaced at a given rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Arrival {
+    /// Evenly: request `i` at the instant the integral of the rate reaches `i`.
+    #[default]
+    Uniform,
+    /// A Poisson process: independent exponential gaps, drawn from this seed.
+    Poisson { seed: u64 },
+}
+
+/// Gaps between Poisson arrivals: gap `k` is a pure function of (seed, k), and the sums of
+/// every [`BLOCK`] gaps are cached, so `due(i)` is random access at O(BLOCK) cost and memory
+/// grows by one float per BLOCK requests.
+struct PoissonClock {
+    seed: u64,
+    /// `sums[b]`: the sum of the first `b * BLOCK` gaps.
+    sums: Mutex<Vec<f64>>,
+}
+
+const BLOCK: u64 = 64;
+
+impl PoissonClock {
+    /// Exp(1) from a splitmix64 hash of (seed, k): -ln(U) with U in (0, 1].
+    fn gap(&self, k: u64) -> f64 {
+        let mut z = self.seed ^ k.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let u = ((z >> 11) + 1) as f64 / (1u64 << 53) as f64;
+        -u.ln()
+    }
+
+    /// The `i`-th arrival (from 0) of a unit-rate Poisson process started at 0. Arrival 0 is
+    /// at the first gap, not at 0: a process has no arrival at its origin.
+    fn arrival(&self, i: u64) -> f64 {
+        let b = i / BLOCK;
+        let base = {
+            let mut sums = self.sums.lock().unwrap_or_else(|e| e.into_inner());
+            while sums.len() as u64 <= b {
+                let n = sums.len() as u64;
+                let last = *sums.last().unwrap_or(&0.0);
+                let next = if n == 0 {
+                    0.0
+                } else {
+                    last + ((n - 1) * BLOCK..n * BLOCK)
+                        .map(|k| self.gap(k))
+                        .sum::<f64>()
+                };
+                sums.push(next);
+            }
+            sums[b as usize]
+        };
+        base + (b * BLOCK..=i).map(|k| self.gap(k)).sum::<f64>()
+    }
+}
 
 /// One stage of a ramp: the rate goes linearly from `from` to `to` over `secs`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -18,7 +81,7 @@ pub struct Stage {
 }
 
 /// An arrival schedule: stages, then the last stage's final rate for ever.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Schedule {
     stages: Vec<Stage>,
     /// Arrivals (fractional) before each stage, and at the end of the last one.
@@ -27,6 +90,25 @@ pub struct Schedule {
     starts: Vec<f64>,
     /// This copy's share: requests `copy.k + j * copy.n` of the global schedule.
     copy: CopyIndex,
+    arrival: Arrival,
+    /// With Poisson arrivals: the gap cache, shared by clones (the pacer's and the workers').
+    poisson: Option<Arc<PoissonClock>>,
+}
+
+impl std::fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Schedule")
+            .field("stages", &self.stages)
+            .field("copy", &self.copy)
+            .field("arrival", &self.arrival)
+            .finish()
+    }
+}
+
+impl PartialEq for Schedule {
+    fn eq(&self, o: &Schedule) -> bool {
+        self.stages == o.stages && self.copy == o.copy && self.arrival == o.arrival
+    }
 }
 
 /// `--copy K/N`: copy `k` (from 0) of `n`.
@@ -98,7 +180,26 @@ impl Schedule {
             counts,
             starts,
             copy: CopyIndex::ALONE,
+            arrival: Arrival::Uniform,
+            poisson: None,
         }
+    }
+
+    /// The same rates with arrivals spaced as `arrival` says.
+    pub fn with_arrival(mut self, arrival: Arrival) -> Schedule {
+        self.arrival = arrival;
+        self.poisson = match arrival {
+            Arrival::Uniform => None,
+            Arrival::Poisson { seed } => Some(Arc::new(PoissonClock {
+                seed,
+                sums: Mutex::new(Vec::new()),
+            })),
+        };
+        self
+    }
+
+    pub fn arrival(&self) -> Arrival {
+        self.arrival
     }
 
     /// This schedule as copy `copy.k` of `copy.n` sees it: its own request `j` is global
@@ -160,15 +261,60 @@ impl Schedule {
 
     /// Requests due strictly before `t` seconds: the first index due at or after `t`.
     pub fn index_at(&self, t: f64) -> u64 {
-        let mut i = self.count_by(t).ceil().max(0.0) as u64;
-        // Correct the float rounding of the integral against `due` itself.
-        while i > 0 && self.due(i - 1).is_some_and(|d| d.as_secs_f64() >= t) {
-            i -= 1;
+        // The first index due at or after `t` (`due` is monotonic), starting from the
+        // integral's estimate. The estimate is off by float rounding, usually by one, but by
+        // up to 2^64 for absurd rates (`--ramp 5..1e29/1h`, found by fuzzing): so the search
+        // gallops from it and bisects, never stepping one index at a time.
+        let at_or_after = |i: u64| self.due(i).is_none_or(|d| d.as_secs_f64() >= t);
+        let est = self.count_by(t).ceil().max(0.0);
+        let start = if est >= u64::MAX as f64 {
+            u64::MAX
+        } else {
+            est as u64
+        };
+        // `lo` is before `t` (or none is), `hi` is at or after it.
+        let (mut lo, mut hi): (Option<u64>, u64) = if at_or_after(start) {
+            let mut step = 1u64;
+            let mut hi = start;
+            loop {
+                let probe = hi.saturating_sub(step);
+                if probe == hi {
+                    break (None, hi);
+                }
+                if at_or_after(probe) {
+                    hi = probe;
+                    step = step.saturating_mul(2);
+                } else {
+                    break (Some(probe), hi);
+                }
+            }
+        } else {
+            let mut step = 1u64;
+            let mut lo = start;
+            loop {
+                let probe = lo.saturating_add(step);
+                if probe == lo || at_or_after(probe) {
+                    break (Some(lo), probe);
+                }
+                lo = probe;
+                step = step.saturating_mul(2);
+            }
+        };
+        while let Some(l) = lo {
+            if hi - l <= 1 {
+                break;
+            }
+            let mid = l + (hi - l) / 2;
+            if at_or_after(mid) {
+                hi = mid;
+            } else {
+                lo = Some(mid);
+            }
         }
-        while self.due(i).is_some_and(|d| d.as_secs_f64() < t) {
-            i += 1;
+        if lo.is_none() && hi > 0 && at_or_after(0) {
+            return 0;
         }
-        i
+        hi
     }
 
     /// When this copy's request `i` (from 0) is due, after the start; `None` if the rate
@@ -179,7 +325,10 @@ impl Schedule {
     }
 
     fn global_due(&self, i: u64) -> Option<Duration> {
-        let target = i as f64;
+        let target = match &self.poisson {
+            Some(p) => p.arrival(i),
+            None => i as f64,
+        };
         // The stage in which the count reaches `target`.
         let k = (0..self.stages.len())
             .find(|&k| k + 1 == self.stages.len() || self.counts[k + 1] > target)
@@ -456,6 +605,49 @@ mod tests {
             fmt_rfc3339(UNIX_EPOCH + Duration::from_millis(1_796_119_200_250)),
             "2026-12-01T10:00:00.25Z"
         );
+    }
+
+    /// Over 100 000 Poisson arrivals at R the gaps have mean 1/R and a coefficient of
+    /// variation of 1 (an exponential's), each within 1%; the same seed gives the same times.
+    #[test]
+    fn poisson_gaps_are_exponential() {
+        let r = 250.0;
+        let s = Schedule::constant(r).with_arrival(Arrival::Poisson { seed: 42 });
+        let n = 100_000u64;
+        let times: Vec<f64> = (0..=n).map(|i| secs(s.due(i))).collect();
+        let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.iter().all(|g| *g >= 0.0));
+        let mean = gaps.iter().sum::<f64>() / n as f64;
+        let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let cv = var.sqrt() / mean;
+        assert!(
+            (mean * r - 1.0).abs() < 0.01,
+            "mean gap {mean} vs {}",
+            1.0 / r
+        );
+        assert!((cv - 1.0).abs() < 0.01, "cv {cv}");
+        // Random access agrees with the sequential walk, across clones; the seed decides.
+        let again = s.clone();
+        for i in [99_999u64, 5, 64, 63, 12_345] {
+            assert_eq!(again.due(i), s.due(i));
+        }
+        let other = Schedule::constant(r).with_arrival(Arrival::Poisson { seed: 43 });
+        assert_ne!(other.due(10), s.due(10));
+        // Uniform stays i/R; index_at still finds the first index due at or after t.
+        assert_eq!(s.index_at(0.0), 0);
+        let i = s.index_at(100.0);
+        assert!(secs(s.due(i)) >= 100.0 && secs(s.due(i - 1)) < 100.0);
+    }
+
+    #[test]
+    fn poisson_ramp_follows_the_rate() {
+        // 0 -> 400 rps over 20 s: 4000 arrivals expected, about 1000 in the first 10 s.
+        let s = Schedule::ramp(parse_ramp("0..400/20s").unwrap())
+            .with_arrival(Arrival::Poisson { seed: 1 });
+        let first = s.index_at(10.0) as f64;
+        let all = s.index_at(20.0) as f64;
+        assert!((first - 1000.0).abs() < 4.0 * 1000f64.sqrt(), "{first}");
+        assert!((all - 4000.0).abs() < 4.0 * 4000f64.sqrt(), "{all}");
     }
 
     /// The dispatcher sleeps until the computed instants: under paused time the wake-ups land

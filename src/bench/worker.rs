@@ -80,6 +80,7 @@ impl Plan {
 }
 
 /// One place requests go.
+#[derive(Clone)]
 pub struct BenchTarget {
     pub name: String,
     pub signer: Arc<Signer>,
@@ -106,7 +107,20 @@ pub struct EngineConfig {
     pub start_at: Option<SystemTime>,
     /// What the log's header says about this run (`report merge` checks copies against it).
     pub run_info: RunInfo,
+    /// A caller driving several runs (`capacity`): its stop requests and a look each second.
+    pub control: Option<Control>,
 }
+
+/// What a caller that drives several runs needs from each.
+pub struct Control {
+    /// Becomes true to stop as on Ctrl-C (the caller listens to the signals between runs).
+    pub interrupt: watch::Receiver<bool>,
+    /// Called once a second with the totals so far and the time since the start; `true` ends
+    /// the run at once (what is in flight is abandoned: the run cannot pass anyway).
+    pub monitor: MonitorFn,
+}
+
+pub type MonitorFn = Box<dyn FnMut(&Measurements, Duration) -> bool + Send>;
 
 struct Shared {
     plan: Plan,
@@ -148,8 +162,9 @@ struct Answer {
     status: u16,
     server_timing: Option<String>,
     detail: Detail,
-    /// Error answers only: their headers (`Retry-After`).
+    /// Error answers only: their headers (`Retry-After`) and one-line message.
     headers: Option<HeaderMap>,
+    message: Option<String>,
     /// The `Date` header, seconds since the epoch (the target's clock).
     date: Option<u64>,
 }
@@ -294,12 +309,15 @@ fn answer(
             .signer
             .correct_skew(&headers, sent_wall, SystemTime::now());
     }
+    let message =
+        (detail != Detail::Ok).then(|| protocol::describe(status, &headers, body, detail));
     Answer {
         status,
         server_timing,
         detail,
         date: date_secs(&headers),
         headers: (detail != Detail::Ok).then_some(headers),
+        message,
     }
 }
 
@@ -626,14 +644,25 @@ async fn worker(
                 lock(shard).record_unfinished(ti, lag_us);
                 return;
             };
-            let (status, detail, timing, headers) = match &result {
+            let (status, detail, timing, headers, message) = match &result {
                 Ok(a) => (
                     Some(a.status),
                     a.detail,
                     a.server_timing.as_deref(),
                     a.headers.as_ref(),
+                    a.message.as_deref(),
                 ),
-                Err(detail) => (None, *detail, None, None),
+                Err(detail) => (
+                    None,
+                    *detail,
+                    None,
+                    None,
+                    Some(match detail {
+                        Detail::Timeout => "timed out (--timeout)",
+                        Detail::Connection => "connection failed or dropped",
+                        _ => "request not sent (signing or headers)",
+                    }),
+                ),
             };
             lock(shard).record(&Sample {
                 target: ti,
@@ -644,6 +673,7 @@ async fn worker(
                 error: detail.category(),
                 server_timing: timing,
                 retry: attempt > 1,
+                message,
             });
             if !sh.retry.should_retry(attempt, detail.outcome()) {
                 break;
@@ -722,6 +752,11 @@ fn spawn_pacer(
 /// Run the plan; returns the merged measurements.
 pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
     let mut signals = crate::signal::Signals::new()?;
+    let (mut interrupt, monitor) = match cfg.control {
+        Some(c) => (Some(c.interrupt), Some(c.monitor)),
+        None => (None, None),
+    };
+    let (early_tx, mut early_rx) = watch::channel(false);
     let names: Vec<&str> = cfg.targets.iter().map(|t| t.name.as_str()).collect();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let n_shards = (threads * 4).clamp(4, 64).min(cfg.plan.workers.max(1));
@@ -820,7 +855,13 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         pb
     });
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let collector = tokio::spawn(collect(sh.clone(), done_rx, log.take(), progress.clone()));
+    let collector = tokio::spawn(collect(
+        sh.clone(),
+        done_rx,
+        log.take(),
+        progress.clone(),
+        monitor.map(|m| (m, early_tx)),
+    ));
 
     // Requests due before the end may still go out late (and are measured from their due
     // time) for a grace period; then the run stops, whatever is queued or in flight.
@@ -850,6 +891,17 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
             let _ = stop_tx.send(true);
             async move { grace }
         };
+        let asked = async {
+            match interrupt.as_mut() {
+                Some(rx) => {
+                    if rx.wait_for(|v| *v).await.is_err() {
+                        // Nobody can ask any more.
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        };
         let grace = tokio::select! {
             _ = &mut joined => None,
             sig = signals.recv() => {
@@ -861,6 +913,11 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
                 }
                 Some(wind_down(INTERRUPT_GRACE).await)
             }
+            _ = asked => {
+                interrupted = true;
+                Some(wind_down(INTERRUPT_GRACE).await)
+            }
+            Ok(_) = early_rx.wait_for(|v| *v) => Some(wind_down(Duration::ZERO).await),
             _ = deadline => Some(wind_down(Duration::ZERO).await),
         };
         if let Some(grace) = grace {
@@ -897,8 +954,12 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         tls_handshakes: sh.connector.tls_handshakes.load(Relaxed),
         unsent: match &cfg.plan.load {
             Load::Open(schedule) if !interrupted => {
-                let end = cfg.plan.end.map_or(f64::INFINITY, |e| e.as_secs_f64());
-                let mut due = schedule.index_at(end.min(1e9));
+                // Without an end the request count ends the run (a Poisson schedule is not
+                // worth walking to a far-off time).
+                let mut due = match cfg.plan.end {
+                    Some(end) => schedule.index_at(end.as_secs_f64()),
+                    None => index_limit.unwrap_or(0),
+                };
                 if let Some(limit) = index_limit {
                     due = due.min(limit);
                 }
@@ -928,6 +989,7 @@ async fn collect(
     mut done: tokio::sync::oneshot::Receiver<()>,
     mut log: Option<HdrLogWriter>,
     progress: Option<indicatif::ProgressBar>,
+    mut monitor: Option<(MonitorFn, watch::Sender<bool>)>,
 ) -> anyhow::Result<Collected> {
     let names: Vec<&str> = sh.targets.iter().map(|t| t.name.as_str()).collect();
     let mut totals = Measurements::new(&names);
@@ -958,6 +1020,11 @@ async fn collect(
         }
         totals.add(&interval);
         interval.reset();
+        if let Some((look, early)) = monitor.as_mut() {
+            if !last && look(&totals, now) {
+                let _ = early.send(true);
+            }
+        }
         if let Some(pb) = &progress {
             let secs = now.as_secs_f64().max(1e-3);
             pb.set_message(format!(

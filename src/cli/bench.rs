@@ -8,9 +8,9 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::{values, AuthArgs, HttpArgs, OutputFormat, TargetArgs};
 use crate::bench::report::{self, Threshold};
-use crate::bench::schedule::{self, CopyIndex, Schedule, StartAt};
+use crate::bench::schedule::{self, Arrival, CopyIndex, Schedule, StartAt};
 use crate::bench::worker::{Load, Plan};
-use crate::bench::{BenchOptions, MergeOptions, PayloadSource, TargetChoice};
+use crate::bench::{BenchOptions, LoadTarget, MergeOptions, PayloadSource, TargetChoice};
 use crate::error::CliError;
 
 /// Where `bench` sends requests.
@@ -76,6 +76,85 @@ pub struct BenchArgs {
     #[arg(long, value_parser = values::parse_duration, default_value = "0s")]
     pub warmup: Duration,
 
+    #[command(flatten)]
+    pub arrival: ArrivalArgs,
+
+    #[command(flatten)]
+    pub load: LoadTargetArgs,
+
+    /// After the run, wait for AWS's own metrics for its window (CloudWatch GetMetricData)
+    /// and print them beside the client's percentiles, with the gaps between the hops named
+    /// and the counts cross-checked (needs cloudwatch:GetMetricData).
+    #[arg(long)]
+    pub cloudwatch: bool,
+
+    #[command(flatten)]
+    pub cw: CloudWatchArgs,
+
+    /// Output format of the report.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+
+    /// Retry a failed attempt (throttled, 5xx, timeout, dropped connection) up to N times with
+    /// exponential backoff and full jitter. Each attempt is measured from its own due time and
+    /// retries are counted apart. 0: a load test reports failures, it does not hide them.
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = values::retries)]
+    pub retries: u32,
+
+    /// Longest wait before a retry, whatever Retry-After asks for.
+    #[arg(long, default_value = "30s", value_parser = values::parse_duration)]
+    pub max_retry_wait: Duration,
+
+    /// Write an HdrHistogram interval log (one interval per second; `report merge` reads it).
+    #[arg(long, value_name = "FILE")]
+    pub hdr_log: Option<PathBuf>,
+
+    /// Write a self-contained HTML report (inline SVG charts).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
+    /// Exit 1 when a condition breaks, e.g. 'p99<200ms,errors<1%' (also service.p99, lag.p99,
+    /// p999, max, errors<N, rps>=N).
+    #[arg(long, value_name = "CONDITIONS")]
+    pub fail_if: Option<String>,
+
+    /// No progress line on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// How open-loop arrivals are spaced (`bench` and `capacity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArrivalArg {
+    /// Evenly: request i is due at start + i/R.
+    Uniform,
+    /// A Poisson process: seeded exponential gaps with mean 1/R.
+    Poisson,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ArrivalArgs {
+    /// Spacing of open-loop arrivals; every request is still measured from its own due time.
+    #[arg(long, value_enum, default_value_t = ArrivalArg::Uniform)]
+    pub arrival: ArrivalArg,
+
+    /// Seed of --arrival poisson (the same seed gives the same schedule).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub seed: u64,
+}
+
+impl ArrivalArgs {
+    pub fn arrival(&self) -> Arrival {
+        match self.arrival {
+            ArrivalArg::Uniform => Arrival::Uniform,
+            ArrivalArg::Poisson => Arrival::Poisson { seed: self.seed },
+        }
+    }
+}
+
+/// Where the load goes and what it sends (`bench` and `capacity`).
+#[derive(Debug, Args)]
+pub struct LoadTargetArgs {
     /// apigw, sagemaker or both [default: sagemaker with --endpoint-name, else apigw].
     #[arg(long = "target", value_enum)]
     pub target_choice: Option<TargetChoiceArg>,
@@ -108,46 +187,6 @@ pub struct BenchArgs {
     /// Content-Type (default: application/json for the API, text/csv for SageMaker).
     #[arg(long)]
     pub content_type: Option<String>,
-
-    /// Output format of the report.
-    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Human)]
-    pub output: OutputFormat,
-
-    /// Retry a failed attempt (throttled, 5xx, timeout, dropped connection) up to N times with
-    /// exponential backoff and full jitter. Each attempt is measured from its own due time and
-    /// retries are counted apart. 0: a load test reports failures, it does not hide them.
-    #[arg(long, default_value_t = 0, value_name = "N", value_parser = values::retries)]
-    pub retries: u32,
-
-    /// Longest wait before a retry, whatever Retry-After asks for.
-    #[arg(long, default_value = "30s", value_parser = values::parse_duration)]
-    pub max_retry_wait: Duration,
-
-    /// Write an HdrHistogram interval log (one interval per second; `report merge` reads it).
-    #[arg(long, value_name = "FILE")]
-    pub hdr_log: Option<PathBuf>,
-
-    /// Write a self-contained HTML report (inline SVG charts).
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
-
-    /// Exit 1 when a condition breaks, e.g. 'p99<200ms,errors<1%' (also service.p99, lag.p99,
-    /// p999, max, errors<N, rps>=N).
-    #[arg(long, value_name = "CONDITIONS")]
-    pub fail_if: Option<String>,
-
-    /// No progress line on stderr.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
-
-    /// After the run, wait for AWS's own metrics for its window (CloudWatch GetMetricData)
-    /// and print them beside the client's percentiles, with the gaps between the hops named
-    /// and the counts cross-checked (needs cloudwatch:GetMetricData).
-    #[arg(long)]
-    pub cloudwatch: bool,
-
-    #[command(flatten)]
-    pub cw: CloudWatchArgs,
 
     #[command(flatten)]
     pub target: TargetArgs,
@@ -296,17 +335,19 @@ fn thresholds(s: Option<&str>) -> Result<Vec<Threshold>, CliError> {
 }
 
 impl BenchArgs {
-    fn load(&self) -> Result<Load, CliError> {
+    fn pacing(&self) -> Result<Load, CliError> {
         let copy = self.copy.unwrap_or(CopyIndex::ALONE);
+        let arrival = self.arrival.arrival();
         Ok(if let Some(r) = self.rps {
-            Load::Open(Schedule::constant(r).for_copy(copy))
+            Load::Open(Schedule::constant(r).for_copy(copy).with_arrival(arrival))
         } else if let Some(ramp) = &self.ramp {
             Load::Open(
                 Schedule::ramp(
                     schedule::parse_ramp(ramp)
                         .map_err(|e| CliError::usage(format!("--ramp: {e}")))?,
                 )
-                .for_copy(copy),
+                .for_copy(copy)
+                .with_arrival(arrival),
             )
         } else {
             if self.copy.is_some() {
@@ -334,16 +375,56 @@ impl BenchArgs {
         if let Some(n) = plan.requests {
             s += &format!(" --requests {n}");
         }
+        if let Arrival::Poisson { seed } = self.arrival.arrival() {
+            s += &format!(" --arrival poisson --seed {seed}");
+        }
         s
     }
 
     pub fn options(&self) -> Result<BenchOptions, CliError> {
-        let load = self.load()?;
+        let load = self.pacing()?;
         let workers = match &load {
             Load::Closed => self.concurrency.unwrap_or(10),
             Load::Open(_) => self.max_in_flight,
         };
         let plan = Plan::new(load, workers, self.warmup, self.duration, self.requests);
+        Ok(BenchOptions {
+            schedule: self.describe_schedule(&plan),
+            start_at: self.start_at,
+            start_file: self.start_file.clone(),
+            copy: self.copy,
+            plan,
+            thresholds: thresholds(self.fail_if.as_deref())?,
+            load: self.load.options()?,
+            output: self.output.into(),
+            hdr_log: self.hdr_log.clone(),
+            html: self.html.clone(),
+            quiet: self.quiet,
+            retries: self.retries,
+            max_retry_wait: self.max_retry_wait,
+            cloudwatch: self.cloudwatch.then(|| self.cw.options(self.quiet)),
+        })
+    }
+}
+
+impl LoadTargetArgs {
+    /// `--postman-collection`/`--request`: the request's URL, headers, body and content type
+    /// fill what the command line left open.
+    pub fn apply_postman(&mut self) -> Result<(), CliError> {
+        if let Some(req) =
+            crate::postman::apply(&self.postman, &mut self.target, &mut self.http.headers)?
+        {
+            let given =
+                self.data.is_some() || self.body_file.is_some() || self.payload_csv.is_some();
+            if !given && self.body.is_none() {
+                self.body = req.body.map(|b| String::from_utf8_lossy(&b).into_owned());
+            }
+            self.content_type = self.content_type.take().or(req.content_type);
+        }
+        Ok(())
+    }
+
+    pub fn options(&self) -> Result<LoadTarget, CliError> {
         if self.auth.secret_key_stdin
             && self.body_file.as_deref() == Some(std::path::Path::new("-"))
         {
@@ -384,29 +465,16 @@ impl BenchArgs {
                 "--target both: give the API with --url (or --local) and the endpoint with --sagemaker-endpoint",
             ));
         }
-        Ok(BenchOptions {
-            schedule: self.describe_schedule(&plan),
-            start_at: self.start_at,
-            start_file: self.start_file.clone(),
-            copy: self.copy,
-            plan,
-            thresholds: thresholds(self.fail_if.as_deref())?,
+        Ok(LoadTarget {
             target_choice,
             sagemaker_endpoint: self.sagemaker_endpoint.clone(),
             sagemaker_endpoint_url: self.sagemaker_endpoint_url.clone(),
             payload,
             content_type: self.content_type.clone(),
-            output: self.output.into(),
-            hdr_log: self.hdr_log.clone(),
-            html: self.html.clone(),
-            quiet: self.quiet,
-            retries: self.retries,
-            max_retry_wait: self.max_retry_wait,
             extra_headers: self.http.extra_headers()?,
             http: self.http.settings(),
             target: self.target.options(),
             auth: self.auth.options(),
-            cloudwatch: self.cloudwatch.then(|| self.cw.options(self.quiet)),
         })
     }
 }

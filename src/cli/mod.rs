@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod bench;
+pub mod capacity;
 pub mod predict;
 pub mod serve;
 pub mod values;
@@ -46,6 +47,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Load test: fixed arrival rate, latency from due time, per-hop percentiles.
     Bench(Box<bench::BenchArgs>),
+    /// The highest rate the endpoint sustains within an SLO, and what to set in AWS for it.
+    Capacity(Box<capacity::CapacityArgs>),
     /// Work with saved bench results (merge interval logs from several machines).
     Report(bench::ReportArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).

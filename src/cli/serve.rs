@@ -177,6 +177,17 @@ pub struct ServeArgs {
     /// server's URLs, region and keys, for Postman's AWS Signature auth) into DIR.
     #[arg(long, value_name = "DIR")]
     pub postman: Option<PathBuf>,
+
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with a certificate for 127.0.0.1, ::1 and
+    /// localhost made at start by a CA of its own; the CA goes to --tls-ca-file and the export
+    /// lines add IRIS_CA_BUNDLE and AWS_CA_BUNDLE.
+    #[arg(long)]
+    pub tls: bool,
+
+    /// Where --tls writes its CA certificate (PEM) [default: iris-cli-serve-PID-ca.pem in the
+    /// temporary directory].
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub tls_ca_file: Option<PathBuf>,
     /// REST API integration timeout (AWS: 50ms..29s, default 29s): a slower Lambda gets
     /// `504 {"message": "Endpoint request timed out"}`.
     #[arg(long, value_parser = integration_timeout, default_value = "29s")]
@@ -317,8 +328,25 @@ impl ServeArgs {
 
 impl ServeArgs {
     pub fn options(&self) -> anyhow::Result<ServeOptions> {
+        let mut config = self.to_config()?;
+        if self.tls {
+            let mut names = vec!["127.0.0.1".to_string(), "::1".into(), "localhost".into()];
+            let ip = self.listen.ip();
+            if !ip.is_unspecified() && !names.contains(&ip.to_string()) {
+                names.push(ip.to_string());
+            }
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let ca = crate::tls::local_ca(&names)?;
+            let path = self.tls_ca_file.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("iris-cli-serve-{}-ca.pem", std::process::id()))
+            });
+            std::fs::write(&path, &ca.ca_pem)
+                .with_context(|| format!("cannot write --tls-ca-file {}", path.display()))?;
+            config.tls = Some(crate::tls::server_config(&ca)?);
+            config.tls_ca_file = Some(path);
+        }
         Ok(ServeOptions {
-            config: self.to_config()?,
+            config,
             credentials_file: self.credentials.clone(),
             postman_dir: self.postman.clone(),
         })

@@ -30,6 +30,20 @@ pub fn positive_f64(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// A relative tolerance: `5%` or `0.05`, above 0 and below 100%.
+pub fn tolerance(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v: f64 = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse(),
+    }
+    .map_err(|_| format!("'{s}' is not a tolerance (e.g. 5% or 0.05)"))?;
+    if !(v.is_finite() && v > 0.0 && v < 1.0) {
+        return Err(format!("'{s}' must be above 0% and below 100%"));
+    }
+    Ok(v)
+}
+
 /// A number in [0, 1].
 pub fn fraction(s: &str) -> Result<f64, String> {
     let v: f64 = s

@@ -139,6 +139,10 @@ pub struct EmulatorConfig {
     pub function_url_id: String,
     /// Where the function URL listens (its own port: a function URL takes every path).
     pub function_url_listen: SocketAddr,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this configuration (`serve --tls`).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Where `serve --tls` wrote the CA that signed its certificate (for the export lines).
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for EmulatorConfig {
@@ -171,6 +175,8 @@ impl Default for EmulatorConfig {
             function_name: "iris-predict".into(),
             function_url_id: "irislocalfunctionurl0000000000001".into(),
             function_url_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: None,
+            tls_ca_file: None,
         }
     }
 }
@@ -423,19 +429,27 @@ impl Emulator {
     /// `http://127.0.0.1:PORT/{stage}/{resource}`
     pub fn invoke_url(&self) -> String {
         format!(
-            "http://{}/{}/{}",
-            self.addr, self.shared.cfg.stage, self.shared.cfg.resource
+            "{}://{}/{}/{}",
+            self.scheme(),
+            self.addr,
+            self.shared.cfg.stage,
+            self.shared.cfg.resource
         )
     }
 
     /// `http://127.0.0.1:PORT/{resource}`: the HTTP API's `$default` stage (no stage in the path).
     pub fn http_api_url(&self) -> String {
-        format!("http://{}/{}", self.addr, self.shared.cfg.resource)
+        format!(
+            "{}://{}/{}",
+            self.scheme(),
+            self.addr,
+            self.shared.cfg.resource
+        )
     }
 
     /// `http://127.0.0.1:PORT2/`: the function URL (every path reaches the function).
     pub fn function_url(&self) -> String {
-        format!("http://{}/", self.fn_addr)
+        format!("{}://{}/", self.scheme(), self.fn_addr)
     }
 
     pub fn function_url_addr(&self) -> SocketAddr {
@@ -444,7 +458,16 @@ impl Emulator {
 
     /// `http://127.0.0.1:PORT`, what a SageMaker or CloudWatch client takes as `endpoint_url`.
     pub fn endpoint_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme(), self.addr)
+    }
+
+    /// `https` with `serve --tls`.
+    pub fn scheme(&self) -> &'static str {
+        if self.shared.cfg.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     pub fn endpoint_name(&self) -> &str {

@@ -29,6 +29,12 @@ pub fn export_lines(emu: &Emulator, credentials: Option<&std::path::Path>) -> St
         ("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", emu.endpoint_url()),
         ("AWS_ENDPOINT_URL_CLOUDWATCH", emu.endpoint_url()),
     ];
+    if let Some(ca) = &cfg.tls_ca_file {
+        // `--tls`: iris-cli reads IRIS_CA_BUNDLE, the AWS CLI and the SDKs AWS_CA_BUNDLE.
+        let ca = ca.display().to_string();
+        vars.push(("IRIS_CA_BUNDLE", ca.clone()));
+        vars.push(("AWS_CA_BUNDLE", ca));
+    }
     let first = cfg.keys.principals().first();
     let mut comment = None;
     match (credentials, first) {
@@ -111,8 +117,10 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         out.flush()?;
     }
     eprintln!(
-        "iris-cli serve: listening on http://{} (function URL on http://{}); Ctrl-C (or SIGTERM) to stop",
+        "iris-cli serve: listening on {}://{} (function URL on {}://{}); Ctrl-C (or SIGTERM) to stop",
+        emu.scheme(),
         emu.local_addr(),
+        emu.scheme(),
         emu.function_url_addr()
     );
     let sig = signals.recv().await;

@@ -152,7 +152,7 @@ async fn serve_connection(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     front: Front,
 ) {
-    let io = hyper_util::rt::TokioIo::new(stream);
+    let tls = shared.cfg.tls.clone();
     let svc = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
         CatchUnwind {
@@ -160,6 +160,30 @@ async fn serve_connection(
             shared,
         }
     });
+    if let Some(tls) = tls {
+        // HTTPS: HTTP/2 or HTTP/1.1 as ALPN chose. A failed handshake is the client's problem.
+        let Ok(Ok(stream)) = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio_rustls::TlsAcceptor::from(tls).accept(stream),
+        )
+        .await
+        else {
+            return;
+        };
+        let builder =
+            hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+        let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = shutdown.changed() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+        return;
+    }
+    let io = hyper_util::rt::TokioIo::new(stream);
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
         .serve_connection(io, svc);
@@ -281,9 +305,20 @@ fn route<'a>(
 async fn handle(
     shared: Arc<Shared>,
     remote: SocketAddr,
-    req: hyper::Request<Incoming>,
+    mut req: hyper::Request<Incoming>,
     front: Front,
 ) -> HandlerResult {
+    // HTTP/2 carries the host as `:authority`; the signature covers it as `host`, as AWS's
+    // front ends see it.
+    if !req.headers().contains_key(http::header::HOST) {
+        if let Some(v) = req
+            .uri()
+            .authority()
+            .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+        {
+            req.headers_mut().insert(http::header::HOST, v);
+        }
+    }
     let received = Instant::now();
     Counters::inc(&shared.stats.requests);
     let seq = shared.seq.fetch_add(1, Ordering::Relaxed);

@@ -145,6 +145,25 @@ fn classify_common(status: u16, err: &AwsError) -> Detail {
     }
 }
 
+/// One line for a failed answer, safe to print: AWS's error, or the function error a
+/// non-proxy API returns with 200.
+pub fn describe(status: u16, headers: &HeaderMap, body: &[u8], detail: Detail) -> String {
+    if (200..300).contains(&status) {
+        if let Parsed::FunctionError {
+            message,
+            error_type,
+        } = response::parse(body, &[])
+        {
+            return crate::redact::server_text(&format!(
+                "the Lambda function failed: {error_type}: {}",
+                message.lines().next().unwrap_or_default()
+            ));
+        }
+        return format!("unexpected answer ({})", detail.name());
+    }
+    AwsError::parse(status, headers, body).one_line()
+}
+
 /// A transport failure (no answer).
 pub fn classify_transport(timed_out: bool) -> Detail {
     if timed_out {

@@ -698,3 +698,57 @@ fn sigterm_in_one_copy_leaves_a_complete_log_and_merge_says_so() {
         r.stderr
     );
 }
+
+/// `--arrival poisson`: the same count, seeded, every request signed and answered.
+#[test]
+fn poisson_arrivals_send_the_requested_count() {
+    let env = Env::new();
+    let emu = emulator(Faults::default());
+    let r = run(bench(&env, &emu).args([
+        "--rps",
+        "200",
+        "--requests",
+        "400",
+        "--arrival",
+        "poisson",
+        "--seed",
+        "7",
+        "-o",
+        "json",
+    ]));
+    let v = json(&r);
+    assert_eq!(v["requests"]["sent"], 400);
+    assert_eq!(v["requests"]["ok"], 400);
+    assert_eq!(emu.stats().accepted, 400);
+    // The gaps vary: a uniform schedule at 200 rps would send 400 in 1.995 s exactly.
+    let d = f(&v, "duration_ms");
+    assert!(d > 1000.0 && d < 4000.0, "{d}");
+}
+
+/// The emulator's cold starts (`Server-Timing: init;dur=200`) are reported apart: the warm
+/// response times do not carry the 200 ms init.
+#[test]
+fn cold_starts_are_a_series_of_their_own() {
+    let env = Env::new();
+    let emu = Emulator::start_in_thread(EmulatorConfig {
+        cold_start: Duration::from_millis(200),
+        ..Default::default()
+    })
+    .unwrap();
+    let r = run(bench(&env, &emu).args(["--rps", "50", "--requests", "100", "-o", "json"]));
+    let v = json(&r);
+    assert_eq!(v["requests"]["ok"], 100);
+    let cold = emu.stats().cold_starts;
+    assert!(cold >= 1, "{cold}");
+    assert_eq!(
+        v["latency_ms"]["cold"]["count"].as_u64(),
+        Some(cold),
+        "{v:#}"
+    );
+    assert!(f(&v, "latency_ms.cold.p50") >= 200.0);
+    assert_eq!(
+        v["latency_ms"]["response"]["count"].as_u64(),
+        Some(100 - cold)
+    );
+    assert!(f(&v, "latency_ms.response.max") < 200.0, "{v:#}");
+}

@@ -107,7 +107,7 @@ impl Serve {
             .args(args)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
@@ -127,13 +127,7 @@ impl Serve {
                 .strip_prefix("export ")
                 .and_then(|l| l.split_once('='))
             {
-                // serve shell-quotes each value ('...', a quote as '\'').
-                let v = v
-                    .strip_prefix('\'')
-                    .and_then(|v| v.strip_suffix('\''))
-                    .map(|v| v.replace("'\\''", "'"))
-                    .unwrap_or_else(|| v.to_string());
-                exports.push((k.to_string(), v));
+                exports.push((k.to_string(), shell_unquote(v)));
                 if k == "AWS_SECRET_ACCESS_KEY" {
                     break;
                 }
@@ -153,6 +147,23 @@ impl Serve {
             .find(|(k, _)| k == name)
             .unwrap_or_else(|| panic!("serve printed no {name}"))
             .1
+    }
+}
+
+impl Serve {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait for it to exit (bounded by the caller's signal); its exit code and stderr.
+    pub fn wait(&mut self) -> (Option<i32>, String) {
+        use std::io::Read;
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        let status = self.child.wait().unwrap();
+        (status.code(), err)
     }
 }
 
@@ -203,6 +214,7 @@ pub fn validate_json(command: &str, v: &serde_json::Value) {
             ("predict", "predict.json"),
             ("bench", "bench.json"),
             ("report", "bench.json"),
+            ("capacity", "capacity.json"),
             ("report cloudwatch", "bench.json#/$defs/cloudwatch"),
         ]
         .into_iter()
@@ -242,4 +254,23 @@ pub fn with_suffix(path: &std::path::Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
+}
+
+/// A POSIX shell word as `serve` prints it (single quotes, `'\''` for a quote) back to its value.
+pub fn shell_unquote(word: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    let mut chars = word.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => quoted = !quoted,
+            '\\' if !quoted => {
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -961,7 +961,7 @@ fn start_in_thread_serves_and_stops_on_drop() {
 /// botocore is missing: the test command (tests/run.sh) installs it into `.venv`.
 #[test]
 fn boto3_and_botocore_talk_to_the_emulator() {
-    let probe = common::python()
+    let probe = std::process::Command::new(python())
         .args(["-c", "import botocore, boto3, pytest"])
         .output()
         .unwrap_or_else(|e| panic!("{}: {e}; {}", common::python_program(), common::PYTHON_HINT));
@@ -993,7 +993,7 @@ fn boto3_and_botocore_talk_to_the_emulator() {
         ..EmulatorConfig::default()
     })
     .unwrap();
-    let out = common::python()
+    let out = std::process::Command::new(python())
         .args([
             "-m",
             "pytest",
@@ -1758,11 +1758,27 @@ fn python() -> String {
 /// an empty environment (no AWS settings, no config files, a fresh HOME) plus the sourced lines.
 #[test]
 fn aws_cli_and_boto3_use_only_the_export_lines() {
+    with_only_the_export_lines(&[]);
+}
+
+/// The same over HTTPS: `serve --tls` exports `AWS_CA_BUNDLE` (the AWS CLI, boto3) and
+/// `IRIS_CA_BUNDLE` (iris-cli); predict, batch and bench run once over TLS with them too.
+#[test]
+fn serve_tls_is_enough_for_the_aws_cli_boto3_and_every_command() {
+    let stdout = with_only_the_export_lines(&["--tls"]);
+    assert!(stdout.contains("iris-predict setosa"), "{stdout}");
+    assert!(stdout.contains("iris-batch 0"), "{stdout}");
+    assert!(stdout.contains("iris-bench 10"), "{stdout}");
+}
+
+fn with_only_the_export_lines(serve_args: &[&str]) -> String {
     use std::io::BufRead;
     let env = common::Env::new();
+    let tls = !serve_args.is_empty();
     let mut child = env
         .std_cmd()
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(serve_args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -1791,9 +1807,22 @@ echo "cli $(cat out.csv)"
     --output json > cw.json
 "$PY" -c 'import json; print("cli-metrics", sum(json.load(open("cw.json"))["MetricDataResults"][0]["Values"]))'
 "$PY" '{script}'
+{iris}
 "#,
         exports = exports.display(),
         script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/exports_only.py"),
+        iris = if tls {
+            format!(
+                r#"case "$IRIS_URL" in https://*) ;; *) echo "not https: $IRIS_URL"; exit 1;; esac
+echo "iris-predict $('{bin}' predict --data 5.1,3.5,1.4,0.2 -o json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["species"])')"
+printf '5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n' > in.csv
+'{bin}' batch in.csv --no-header --out scored.csv -q; echo "iris-batch $?"
+echo "iris-bench $('{bin}' bench -c 1 -n 10 -q -o json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["requests"]["ok"])')""#,
+                bin = env!("CARGO_BIN_EXE_iris-cli")
+            )
+        } else {
+            String::new()
+        },
     );
     let run = std::process::Command::new("sh")
         .arg("-c")
@@ -1823,6 +1852,7 @@ echo "cli $(cat out.csv)"
         "{stdout}"
     );
     assert!(stdout.contains("metrics 2.0\n"), "{stdout}");
+    stdout.into_owned()
 }
 
 /// predict, batch and bench against the HTTP API and the function URL, end to end: the built

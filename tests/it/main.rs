@@ -16,6 +16,7 @@ mod fuzz_harness;
 
 mod batch;
 mod bench;
+mod capacity;
 mod cli;
 mod cloudwatch;
 mod deploy;

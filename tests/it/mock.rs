@@ -89,6 +89,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// Answer after this long, without holding a server thread (unlike a sleep in the handler).
+    pub delay: Option<std::time::Duration>,
 }
 
 impl Reply {
@@ -97,7 +99,14 @@ impl Reply {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.into(),
+            delay: None,
         }
+    }
+
+    #[allow(dead_code)]
+    pub fn delay(mut self, d: std::time::Duration) -> Reply {
+        self.delay = Some(d);
+        self
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Reply {
@@ -195,6 +204,9 @@ impl Mock {
                                     v.len() - 1
                                 };
                                 let reply = handler(n, &r);
+                                if let Some(d) = reply.delay {
+                                    tokio::time::sleep(d).await;
+                                }
                                 let mut resp = http::Response::builder().status(reply.status);
                                 for (k, v) in &reply.headers {
                                     resp = resp.header(k, v);

@@ -479,3 +479,194 @@ fn predict_through_the_builder_against_the_verifying_emulator() {
     let s = emu.stats();
     assert_eq!((s.requests, s.accepted), (2, 2), "{s:?}");
 }
+
+#[test]
+fn a_signature_echoed_by_the_server_is_never_printed() {
+    // IncompleteSignatureException echoes the whole Authorization header (AWS_WIRE §2).
+    let mock = Mock::start(|_, req| {
+        let auth = req.header("authorization").unwrap_or_default().to_string();
+        Reply::new(
+            403,
+            serde_json::json!({
+                "message": format!("Authorization header requires 'Credential' parameter. Authorization={auth}")
+            })
+            .to_string(),
+        )
+        .header("x-amzn-ErrorType", "IncompleteSignatureException")
+    });
+    let r = Run::new("predict")
+        .data(ROW)
+        .arg("--url")
+        .arg(mock.url("/species/irispredict"))
+        .args(["--region", "us-east-1"])
+        .test_keys()
+        .expect_exit(3)
+        .stderr_has("Signature=<redacted>")
+        .run();
+    let sent = mock.received()[0]
+        .header("authorization")
+        .unwrap()
+        .to_string();
+    let signature = sent.rsplit("Signature=").next().unwrap();
+    assert_eq!(signature.len(), 64);
+    assert!(!r.stderr.contains(signature), "{}", r.stderr);
+}
+
+#[test]
+fn credentials_in_a_url_are_refused() {
+    let r = Run::new("predict")
+        .data(ROW)
+        .args([
+            "--url",
+            "https://user:pass@abc.execute-api.us-east-1.amazonaws.com/prod/x",
+        ])
+        .expect_exit(2)
+        .stderr_has("user:pass@")
+        .run();
+    assert!(!r.stderr.contains("pass@abc"), "{}", r.stderr);
+}
+
+/// An endpoint that goes away mid-run stops the run resumable with exit 6 (not the rest of the
+/// file as rejects), and `--resume` against it once it is back finishes the file.
+#[test]
+fn an_endpoint_that_dies_mid_run_stops_resumable() {
+    let env = crate::common::Env::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let serve = || {
+        let child = env
+            .std_cmd()
+            .args(["serve", "--listen", &listen])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = std::time::Instant::now();
+        while std::net::TcpStream::connect(&listen).is_err() {
+            assert!(t.elapsed() < Duration::from_secs(20), "serve did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    };
+    let input = env.write("in.csv", &format!("{ROW}\n").repeat(2000));
+    let out = env.path("out.csv");
+    let url = format!("http://{listen}/species/irispredict");
+    let batch = |resume: bool| {
+        let mut cmd = env.std_cmd();
+        cmd.arg("batch")
+            .arg(&input)
+            .arg("--out")
+            .arg(&out)
+            .args(["--url", &url, "--region", "us-east-1", "--no-header", "-q"])
+            .args([
+                "--rows-per-request",
+                "1",
+                "--max-rps",
+                "400",
+                "--max-attempts",
+                "3",
+            ])
+            .env(
+                "AWS_ACCESS_KEY_ID",
+                iris_cli::emulator::auth::TEST_ACCESS_KEY,
+            )
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                iris_cli::emulator::auth::TEST_SECRET_KEY,
+            );
+        if resume {
+            cmd.arg("--resume");
+        }
+        cmd
+    };
+    let mut first = serve();
+    let run = batch(false)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = first.kill();
+    let _ = first.wait();
+    let t = std::time::Instant::now();
+    let done = run.wait_with_output().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("--resume"), "{stderr}");
+    assert!(!out.exists(), "no final file before the run is complete");
+    let mut second = serve();
+    let r = batch(true).output().unwrap();
+    let _ = second.kill();
+    let _ = second.wait();
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 2001, "header + every row, once");
+    let rejects = std::fs::read_to_string(crate::common::with_suffix(&out, ".rejects.csv"))
+        .unwrap_or_default();
+    assert!(rejects.lines().count() <= 1, "{rejects}");
+}
+
+/// An open loop the target cannot keep up with still ends at --duration plus the grace
+/// period, and says how many requests were due but never sent.
+#[test]
+fn an_impossible_rate_stops_at_the_duration() {
+    let emu = TestEmulator::default_config();
+    let t = std::time::Instant::now();
+    let r = Run::new("bench")
+        .api(&emu)
+        .args(["--rps", "1e9", "--duration", "1s"])
+        .json()
+        .expect_exit(0)
+        .run();
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(8), "ran {took:?}");
+    let v = r.json();
+    assert!(
+        v["requests"]["unsent"].as_u64().unwrap() > 100_000_000,
+        "{:#}",
+        v["requests"]
+    );
+}
+
+/// SIGTERM (what Kubernetes, systemd and docker send) stops serve gracefully: it stops
+/// accepting, lets what is in flight finish, prints its counters and exits 0.
+#[test]
+fn serve_drains_on_sigterm() {
+    let env = crate::common::Env::new();
+    let mut serve = crate::common::Serve::start(&env, &["--latency", "model=300ms"]);
+    let url = serve.get("IRIS_URL").to_string();
+    let slow = Run::new("predict")
+        .data(ROW)
+        .arg("--url")
+        .arg(&url)
+        .test_keys();
+    let handle = std::thread::spawn(move || slow.run());
+    std::thread::sleep(Duration::from_millis(150));
+    let pid = serve.pid();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let answered = handle.join().unwrap();
+    assert_eq!(
+        answered.code, 0,
+        "the request in flight finished: {}",
+        answered.stderr
+    );
+    let (code, stderr) = serve.wait();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("SIGTERM") && stderr.contains("1 requests"),
+        "{stderr}"
+    );
+}
