@@ -250,7 +250,7 @@ pub fn render(run: &RunResult, r: &Report) -> String {
 
 /// `--cloudwatch`: the client's p50/p99 beside AWS's per hop, as a table with bars on one
 /// scale, then the named gaps and the count checks.
-fn cloudwatch_panel(cw: &crate::bench::cloudwatch::CloudWatchReport) -> String {
+pub(crate) fn cloudwatch_panel(cw: &crate::bench::cloudwatch::CloudWatchReport) -> String {
     let cell = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
     let mut rows: Vec<(String, Option<f64>, Option<f64>)> = cw
         .client

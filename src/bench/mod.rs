@@ -429,7 +429,8 @@ pub async fn run_bench(opts: BenchOptions) -> anyhow::Result<Exit> {
     let (cw, cw_err) = match &opts.cloudwatch {
         Some(c) => {
             let r = Report::build(&run);
-            match cloudwatch_after(&prepared, &opts.load, c, &r, run.meta.started_epoch).await {
+            let side = client_side(&r, prepared.targets[0].signer.target.kind);
+            match cloudwatch_after(&prepared, &opts.load, c, side, run.meta.started_epoch).await {
                 Ok(c) => (Some(c), None),
                 Err(e) => (None, Some(e)),
             }
@@ -456,7 +457,7 @@ pub async fn cloudwatch_after(
     prepared: &Prepared,
     load: &LoadTarget,
     c: &cloudwatch::CloudWatchOptions,
-    r: &Report,
+    side: cloudwatch::ClientSide,
     started_epoch: f64,
 ) -> Result<cloudwatch::CloudWatchReport, CliError> {
     let signer = &prepared.targets[0].signer;
@@ -473,7 +474,6 @@ pub async fn cloudwatch_after(
     );
     let (dims, notes) =
         cloudwatch::infer(t.kind, &t.url, local, load.sagemaker_endpoint.as_deref(), c);
-    let side = client_side(r, t.kind);
     let end = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -496,7 +496,7 @@ pub async fn cloudwatch_after(
 }
 
 /// The client's numbers the CloudWatch table sits beside: the API target's when there is one.
-fn client_side(r: &Report, kind: TargetKind) -> cloudwatch::ClientSide {
+pub fn client_side(r: &Report, kind: TargetKind) -> cloudwatch::ClientSide {
     let api = r.targets.get("apigw");
     let sm = r.targets.get("sagemaker");
     let lat = api.or(sm).map(|t| &t.latency_ms);

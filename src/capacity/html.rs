@@ -112,6 +112,9 @@ pub fn render(doc: &Document, out: &Outcome, opts: &CapacityOptions) -> String {
         "<pre>{}</pre>",
         esc(&super::report::render_human(doc, out))
     );
+    if let Some(cw) = &doc.cloudwatch {
+        page.push_str(&crate::bench::html::cloudwatch_panel(cw));
+    }
     page.push_str("</body></html>\n");
     page
 }

@@ -58,6 +58,8 @@ pub struct CapacityOptions {
     pub html: Option<PathBuf>,
     pub hdr_log: Option<PathBuf>,
     pub quiet: bool,
+    /// `--cloudwatch`: AWS's metrics for the search's window afterwards.
+    pub cloudwatch: Option<crate::bench::cloudwatch::CloudWatchOptions>,
 }
 
 /// Which part of the search a probe belongs to.
@@ -153,6 +155,8 @@ struct Ctx<'a> {
     interrupt: watch::Receiver<bool>,
     /// Where the current probe writes its interval log (kept when it is the new best).
     hdr_tmp: Option<PathBuf>,
+    /// 2xx answers over the whole search (the estimate's too), for `--cloudwatch`'s counts.
+    ok_total: std::sync::atomic::AtomicU64,
 }
 
 impl Ctx<'_> {
@@ -213,6 +217,8 @@ impl Ctx<'_> {
                 .await?;
         let r = Report::build(&run);
         let m = &run.totals;
+        self.ok_total
+            .fetch_add(m.ok, std::sync::atomic::Ordering::Relaxed);
         if m.ok == 0 && !run.meta.interrupted {
             let kinds: Vec<String> = ErrorKind::ALL
                 .iter()
@@ -285,6 +291,10 @@ impl Ctx<'_> {
         .await?;
         let cpu_busy = judge::cpu_busy(cpu0, judge::cpu_sample());
         let mut report = Report::build(&run);
+        self.ok_total.fetch_add(
+            report.requests.ok + report.requests.warmup,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         report.thresholds = bench_report::check(&opts.slo, &run, &report);
         let stopped = early.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let trend = judge::trend(
@@ -373,6 +383,10 @@ fn say(quiet: bool, line: &str) {
 /// `iris-cli capacity`.
 pub async fn run(opts: CapacityOptions) -> anyhow::Result<Exit> {
     let prepared = crate::bench::prepare(&opts.load, opts.quiet).await?;
+    let started_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
     let (int_tx, int_rx) = watch::channel(false);
     let mut signals = crate::signal::Signals::new()?;
     let forward = tokio::spawn(async move {
@@ -386,6 +400,7 @@ pub async fn run(opts: CapacityOptions) -> anyhow::Result<Exit> {
         prepared: &prepared,
         interrupt: int_rx.clone(),
         hdr_tmp: hdr_tmp.clone(),
+        ok_total: Default::default(),
     };
     let interrupted = || *int_rx.borrow();
     let mut out = Outcome {
@@ -482,14 +497,38 @@ pub async fn run(opts: CapacityOptions) -> anyhow::Result<Exit> {
         None if out.max_rps.is_some_and(|m| m >= opts.max) => Some(Limit::Max),
         None => None,
     };
-    let doc = report::Document::build(&out, &opts);
+    let mut doc = report::Document::build(&out, &opts);
+    let mut cw_err = None;
+    if let (Some(c), Some(best)) = (&opts.cloudwatch, out.best()) {
+        let kind = prepared.targets[0].signer.target.kind;
+        let mut side = crate::bench::client_side(&best.report, kind);
+        // Every probe's answers count at AWS, not just the best one's.
+        let ok = ctx.ok_total.load(std::sync::atomic::Ordering::Relaxed);
+        side.warmup = 0;
+        if side.api_ok.is_some() {
+            side.api_ok = Some(ok);
+        } else {
+            side.sagemaker_ok = ok;
+        }
+        match crate::bench::cloudwatch_after(&prepared, &opts.load, c, side, started_epoch).await {
+            Ok(r) => doc.cloudwatch = Some(r),
+            Err(e) => cw_err = Some(e),
+        }
+    }
     if let Some(p) = &opts.html {
         crate::bench::write_atomic(p, html::render(&doc, &out, &opts).as_bytes())
             .with_context(|| format!("cannot write --html {}", p.display()))?;
     }
     let text = match opts.output {
         Format::Json => serde_json::to_string_pretty(&doc)? + "\n",
-        Format::Human => report::render_human(&doc, &out),
+        Format::Human => {
+            let mut t = report::render_human(&doc, &out);
+            if let Some(c) = &doc.cloudwatch {
+                t += "\n";
+                t += &crate::bench::cloudwatch::render(c);
+            }
+            t
+        }
     };
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout
@@ -499,6 +538,9 @@ pub async fn run(opts: CapacityOptions) -> anyhow::Result<Exit> {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return Err(e.into());
         }
+    }
+    if let Some(e) = cw_err {
+        return Err(e.into());
     }
     Ok(if out.interrupted {
         Exit::Interrupted

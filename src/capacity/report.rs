@@ -37,6 +37,10 @@ pub struct Document {
     pub probes: Vec<ProbeDoc>,
     pub at_max: Option<AtMax>,
     pub settings: Settings,
+    /// `--cloudwatch`: AWS's own metrics for the whole search (see bench.json's
+    /// `$defs/cloudwatch`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloudwatch: Option<crate::bench::cloudwatch::CloudWatchReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -301,6 +305,7 @@ impl Document {
             probes: out.probes.iter().map(probe_doc).collect(),
             at_max,
             settings,
+            cloudwatch: None,
         }
     }
 }

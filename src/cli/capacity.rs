@@ -78,6 +78,14 @@ pub struct CapacityArgs {
     #[arg(long, short = 'q')]
     pub quiet: bool,
 
+    /// After the search, AWS's own metrics (CloudWatch GetMetricData) for its whole window
+    /// beside the client's numbers at the maximum rate, counts checked against every probe's.
+    #[arg(long)]
+    pub cloudwatch: bool,
+
+    #[command(flatten)]
+    pub cw: super::bench::CloudWatchArgs,
+
     #[command(flatten)]
     pub load: LoadTargetArgs,
 }
@@ -120,6 +128,7 @@ impl CapacityArgs {
             html: self.html.clone(),
             hdr_log: self.hdr_log.clone(),
             quiet: self.quiet,
+            cloudwatch: self.cloudwatch.then(|| self.cw.options(self.quiet)),
         })
     }
 }

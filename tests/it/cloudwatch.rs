@@ -324,3 +324,49 @@ fn the_wait_is_bounded_and_stops_when_the_counts_stop_changing() {
         "{notes}"
     );
 }
+
+/// `capacity --cloudwatch`: the whole search's window; AWS counted every probe's answers.
+#[test]
+fn capacity_local_cloudwatch_counts_every_probe() {
+    let run = Run::new("capacity");
+    let html = run.env().path("capacity.html");
+    let out = run
+        .local()
+        .args([
+            "--quiet",
+            "--slo",
+            "p99<500ms",
+            "--start",
+            "40",
+            "--max",
+            "80",
+        ])
+        .args(["--probe", "1s", "--confirm", "0s", "--tolerance", "0.5"])
+        .args(["--max-lag", "100ms", "--cloudwatch", "--html"])
+        .arg(&html)
+        .json()
+        .timeout(Duration::from_secs(60))
+        .run();
+    let v = out.json();
+    let cw = &v["cloudwatch"];
+    let ok: u64 = v["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["requests"]["ok"].as_u64().unwrap())
+        .sum();
+    assert!(ok > 0);
+    // --start given: no estimate run, so the probes are all the traffic.
+    assert_eq!(
+        metric(cw, "Lambda Invocations")["value"].as_f64(),
+        Some(ok as f64),
+        "{cw:#}"
+    );
+    assert!(cw["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["matches"] == true));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("Server-side truth: CloudWatch"));
+}
