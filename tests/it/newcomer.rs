@@ -232,7 +232,7 @@ fn release_profile_strips_debug_info() {
     };
     let release = section("release");
     assert!(release.contains("debug = false"), "{release}");
-    assert!(release.contains("strip = \"debuginfo\""), "{release}");
+    assert!(release.contains("strip = \"symbols\""), "{release}");
     let profiling = section("profiling");
     assert!(profiling.contains("inherits = \"release\""), "{profiling}");
     assert!(profiling.contains("debug = "), "{profiling}");
