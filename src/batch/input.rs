@@ -575,21 +575,8 @@ pub fn push_csv_field(out: &mut String, field: &str) {
 
 /// Append `s` as a JSON string literal.
 pub fn push_json_str(out: &mut String, s: &str) {
-    use std::fmt::Write as _;
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
+    out.push_str(&crate::output::json_escaped(s));
     out.push('"');
 }
 

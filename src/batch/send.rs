@@ -16,7 +16,6 @@ use super::progress::Counters;
 use super::{BatchFormat, Stop};
 use crate::awserror::{self, AwsError};
 use crate::client;
-use crate::client::Exchange;
 use crate::config::TargetKind;
 use crate::error::{CliError, Exit};
 use crate::flow::{Limiter, Pacer, RetryPolicy};
@@ -168,7 +167,12 @@ impl Worker<'_> {
                             }
                         }
                     } else {
-                        last = describe_failure(&ex, answer.detail);
+                        last = crate::protocol::describe(
+                            ex.status,
+                            &ex.headers,
+                            &ex.body,
+                            answer.detail,
+                        );
                         match answer.detail.outcome() {
                             Class::Auth | Class::ClockSkew | Class::NotFound => {
                                 let err = AwsError::parse(ex.status, &ex.headers, &ex.body);
@@ -320,10 +324,6 @@ impl Worker<'_> {
             rejects,
         }
     }
-}
-
-fn describe_failure(ex: &Exchange, detail: Detail) -> String {
-    crate::protocol::describe(ex.status, &ex.headers, &ex.body, detail)
 }
 
 /// One output line. Probabilities are written with the shortest digits that round-trip the

@@ -35,7 +35,8 @@ impl Protocol for ApiGateway {
             if i > 0 {
                 out.extend_from_slice(b"\\n");
             }
-            push_json_str_content(out, row);
+            // Feature rows are validated numbers: a plain copy for them.
+            out.extend_from_slice(crate::output::json_escaped(row).as_bytes());
         }
         out.extend_from_slice(b"\"}");
     }
@@ -51,22 +52,6 @@ impl Protocol for ApiGateway {
                 Some(Detail::LambdaThrottle)
             }
             _ => None,
-        }
-    }
-}
-
-/// JSON string content (without the quotes). Feature rows are validated numbers, so this is
-/// a plain copy for them; anything else is escaped as JSON requires.
-pub fn push_json_str_content(out: &mut Vec<u8>, s: &str) {
-    for &b in s.as_bytes() {
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0..=0x1f => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
-            _ => out.push(b),
         }
     }
 }
