@@ -69,7 +69,7 @@ fn every_command(url: &str, extra: &[&str]) -> Vec<crate::harness::Output> {
     )
     .expect_exit(0)
     .run();
-    let bench = target(Run::new("bench").args(["-c", "2", "-n", "20"]))
+    let bench = target(Run::new("bench").args(["-c", "8", "-n", "40"]))
         .json()
         .expect_exit(0)
         .run();
@@ -82,14 +82,12 @@ fn http2_over_tls_works_where_a_second_host_header_is_refused() {
     let ca = s.ca.to_str().unwrap().to_string();
     let outs = every_command(&s.mock.https_url(PATH), &["--ca-bundle", &ca]);
     let bench = outs[2].json();
-    assert_eq!(bench["requests"]["ok"], 20, "{bench:#}");
-    let tls = bench["connections"]["tls_handshakes"].as_u64().unwrap();
-    assert!(
-        (1..=2).contains(&tls),
-        "one TLS connection per worker: {tls}"
-    );
+    assert_eq!(bench["requests"]["ok"], 40, "{bench:#}");
+    // Eight workers, one multiplexed HTTP/2 connection.
+    assert_eq!(bench["connections"]["tls_handshakes"], 1, "{bench:#}");
+    assert_eq!(bench["connections"]["opened"], 1, "{bench:#}");
     let got = s.mock.received();
-    assert_eq!(got.len(), 1 + 2 + 20);
+    assert_eq!(got.len(), 1 + 2 + 40);
     assert!(
         got.iter().all(|r| r.version == http::Version::HTTP_2),
         "ALPN chose HTTP/2 for every command"
@@ -101,7 +99,11 @@ fn http2_over_tls_works_where_a_second_host_header_is_refused() {
 fn http1_over_tls_when_asked() {
     let s = tls_server(&["127.0.0.1"]);
     let ca = s.ca.to_str().unwrap().to_string();
-    every_command(&s.mock.https_url(PATH), &["--ca-bundle", &ca, "--http1.1"]);
+    let outs = every_command(&s.mock.https_url(PATH), &["--ca-bundle", &ca, "--http1.1"]);
+    // HTTP/1.1: a connection per request in flight, at most one per worker.
+    let bench = outs[2].json();
+    let tls = bench["connections"]["tls_handshakes"].as_u64().unwrap();
+    assert!((1..=8).contains(&tls), "{bench:#}");
     let got = s.mock.received();
     assert!(got.iter().all(|r| r.version == http::Version::HTTP_11));
     assert_eq!(s.bad.load(Ordering::SeqCst), 0);
@@ -118,9 +120,10 @@ fn h2c_with_http2_prior_knowledge() {
         },
         move |_, req| answer(req, &b),
     );
-    every_command(&mock.url(PATH), &["--http2"]);
+    let outs = every_command(&mock.url(PATH), &["--http2"]);
+    assert_eq!(outs[2].json()["connections"]["opened"], 1);
     let got = mock.received();
-    assert_eq!(got.len(), 23);
+    assert_eq!(got.len(), 43);
     assert!(got.iter().all(|r| r.version == http::Version::HTTP_2));
     assert_eq!(bad.load(Ordering::SeqCst), 0);
 }

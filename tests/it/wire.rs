@@ -670,3 +670,30 @@ fn serve_drains_on_sigterm() {
         "{stderr}"
     );
 }
+
+/// An open loop keeps the connections its in-flight peak needs, warm, not one per worker:
+/// 256 workers at 200 rps against a 5 ms model have about one request in flight, and the
+/// idle connection freed last goes out next. (Rotating through all 256, the first 1.3 s were
+/// a stream of new connections, and four Lambda environments refused the bunched arrivals.)
+#[test]
+fn an_open_loop_reuses_its_warm_connections() {
+    let emu = TestEmulator::start(iris_cli::emulator::EmulatorConfig {
+        lambda_concurrency: 4,
+        faults: iris_cli::emulator::Faults {
+            latency: iris_cli::emulator::Latencies::parse("model=5ms").unwrap(),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let v = Run::new("bench")
+        .api(&emu)
+        .args(["--rps", "200", "--duration", "2s", "--max-in-flight", "256"])
+        .json()
+        .expect_exit(0)
+        .run()
+        .json();
+    assert_eq!(v["requests"]["ok"], 400, "{v:#}");
+    let opened = v["connections"]["opened"].as_u64().unwrap();
+    assert!((1..=16).contains(&opened), "{opened} connections: {v:#}");
+    assert!(emu.stats().rejected.is_empty());
+}
