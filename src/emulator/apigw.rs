@@ -11,7 +11,7 @@ use rand::Rng;
 use super::auth::{self, Rejection};
 use super::lambda::{self, LambdaOutcome};
 use super::server::{authorize, Body, Ctx, Shared};
-use super::{Counters, Integration};
+use super::{faults, Counters, Integration};
 
 /// Lambda's synchronous invocation payload limit.
 pub const LAMBDA_MAX_PAYLOAD: usize = 6 * 1024 * 1024;
@@ -132,7 +132,7 @@ pub async fn handle(
 
     if let Some(d) = &cfg.faults.latency.apigw {
         let wait = d.sample(&mut ctx.rng);
-        tokio::time::sleep(wait).await;
+        faults::sleep(wait).await;
     }
 
     if body.len() > LAMBDA_MAX_PAYLOAD {

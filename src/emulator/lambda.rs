@@ -43,7 +43,7 @@ use serde_json::Value;
 use super::metrics::Metric;
 use super::model::Objective;
 use super::server::{fault_body, invoke_endpoint, Ctx, Shared, SmFault};
-use super::Counters;
+use super::{faults, Counters};
 
 /// What the integration got back from Lambda.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,14 +173,14 @@ pub async fn invoke(shared: &Shared, ctx: &mut Ctx, body: &[u8], proxy: bool) ->
         // The init phase: reported in Server-Timing as `init`, not part of Duration.
         ctx.init_dur = Some(shared.lambda.cold_start);
         if !shared.lambda.cold_start.is_zero() {
-            tokio::time::sleep(shared.lambda.cold_start).await;
+            faults::sleep(shared.lambda.cold_start).await;
         }
     }
     let started = Instant::now();
     if let Some(d) = &cfg.faults.latency.lambda {
         let wait = d.sample(&mut ctx.rng);
         if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+            faults::sleep(wait).await;
         }
     }
     let outcome = run_function(shared, ctx, &event).await;

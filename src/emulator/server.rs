@@ -837,7 +837,7 @@ pub async fn invoke_endpoint(
     };
     let started = Instant::now();
     if let Some(setup) = admission.setup {
-        tokio::time::sleep(setup).await;
+        faults::sleep(setup).await;
         metrics.duration(Metric::SmModelSetupTime, setup);
     }
     let lat = &cfg.faults.latency;
@@ -850,7 +850,7 @@ pub async fn invoke_endpoint(
         .map(|d| d.sample(&mut ctx.rng))
         .unwrap_or_default();
     if !overhead.is_zero() {
-        tokio::time::sleep(overhead).await;
+        faults::sleep(overhead).await;
     }
     let model_started = Instant::now();
     if model_wait >= cfg.limits.container_timeout {
@@ -866,7 +866,7 @@ pub async fn invoke_endpoint(
         return Err(SmFault::Timeout);
     }
     if !model_wait.is_zero() {
-        tokio::time::sleep(model_wait).await;
+        faults::sleep(model_wait).await;
     }
     let (c, rows) = sagemaker::invoke_container(&cfg.model, content_type, accept, body);
     let model = model_started.elapsed();
