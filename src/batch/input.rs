@@ -721,10 +721,7 @@ pub fn read_batches(
         layout,
         allow_missing: opts.allow_missing,
         format: opts.format,
-        per_row_overhead: match kind {
-            TargetKind::ApiGateway | TargetKind::HttpApi | TargetKind::FunctionUrl => 2,
-            TargetKind::SageMaker => 1,
-        },
+        per_row_overhead: kind.protocol().per_row_overhead(),
     };
     let mut rec = csv::ByteRecord::new();
     let mut seq: u64 = 0;

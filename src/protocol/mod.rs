@@ -77,6 +77,18 @@ pub trait Protocol: Sync + Send {
     fn predictions(&self, body: &[u8], classes: &[String]) -> Parsed {
         response::parse(body, classes)
     }
+
+    /// Bytes the body adds per row beyond the row itself, for batch's size budget: a JSON
+    /// body's `\n` escape (2); a CSV body's newline (1).
+    fn per_row_overhead(&self) -> usize {
+        2
+    }
+
+    /// The variable `iris-cli serve` exports for this kind, and whether it holds the whole URL
+    /// (an invoke URL: `true`) or the endpoint's base that the path is appended to.
+    fn serve_export(&self) -> (&'static str, bool) {
+        ("IRIS_URL", true)
+    }
 }
 
 /// Classify an answer. Cheap for a success: a 2xx body is only searched for `errorMessage`
