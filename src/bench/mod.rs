@@ -154,12 +154,30 @@ fn bodies(payload: &Payload, protocol: &dyn Protocol) -> Vec<Bytes> {
 /// `--start-at` as an instant, refused when already past: a copy that starts late would
 /// leave a hole in the shared schedule (or burst to catch up).
 fn start_instant(args: &BenchOptions) -> Result<Option<std::time::SystemTime>, CliError> {
-    let Some(start) = args.start_at else {
+    start_at(
+        args.start_at,
+        args.start_file.as_deref(),
+        args.copy,
+        args.quiet,
+        "bench: schedule",
+    )
+}
+
+/// `--start-at` (with `--start-file`) as an instant, for bench and capacity; `what` names
+/// what starts then in the message.
+pub fn start_at(
+    start: Option<StartAt>,
+    start_file: Option<&Path>,
+    copy: Option<CopyIndex>,
+    quiet: bool,
+    what: &str,
+) -> Result<Option<std::time::SystemTime>, CliError> {
+    let Some(start) = start else {
         return Ok(None);
     };
     let now = std::time::SystemTime::now();
     let mut at = start.instant(now);
-    if let Some(file) = &args.start_file {
+    if let Some(file) = start_file {
         at = rendezvous(file, at)?;
     }
     if let Ok(ago) = now.duration_since(at) {
@@ -168,29 +186,23 @@ fn start_instant(args: &BenchOptions) -> Result<Option<std::time::SystemTime>, C
                 "--start-at {} was {:.1} s ago{}: give every copy time to start (pick an instant further ahead)",
                 schedule::fmt_rfc3339(at),
                 ago.as_secs_f64(),
-                args.start_file
-                    .as_ref()
+                start_file
                     .map(|f| format!(" (from --start-file {}, left by an earlier run?)", f.display()))
                     .unwrap_or_default()
             )));
         }
     }
-    if args.copy.is_some_and(|c| c.n > 1)
-        && matches!(start, StartAt::FromNow(_))
-        && args.start_file.is_none()
+    if copy.is_some_and(|c| c.n > 1) && matches!(start, StartAt::FromNow(_)) && start_file.is_none()
     {
         eprintln!(
             "iris-cli: warning: a relative --start-at counts from this process's start; copies started separately need one absolute time (RFC 3339)"
         );
     }
-    if !args.quiet {
+    if !quiet {
         let wait = at.duration_since(now).unwrap_or_default().as_secs_f64();
-        let copy = args
-            .copy
-            .map(|c| format!(" as copy {c}"))
-            .unwrap_or_default();
+        let copy = copy.map(|c| format!(" as copy {c}")).unwrap_or_default();
         eprintln!(
-            "iris-cli: bench: schedule starts at {}{copy} (in {wait:.1} s)",
+            "iris-cli: {what} starts at {}{copy} (in {wait:.1} s)",
             schedule::fmt_rfc3339(at)
         );
     }
@@ -380,12 +392,7 @@ pub async fn prepare(opts: &LoadTarget, quiet: bool) -> anyhow::Result<Prepared>
     } else {
         None
     };
-    let connector = worker::Connector {
-        tls,
-        version: opts.http.http_version,
-        opened: Default::default(),
-        tls_handshakes: Default::default(),
-    };
+    let connector = worker::Connector::new(tls, opts.http.http_version);
     Ok(Prepared {
         targets,
         client,

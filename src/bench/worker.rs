@@ -144,7 +144,7 @@ struct Shared {
     last_send: AtomicU64,
     shards: Vec<Mutex<Measurements>>,
     /// Per target, the engine's idle connections (see `Idle`).
-    idle: Vec<Idle>,
+    idle: Vec<Arc<Idle>>,
     /// The wall clock at t0, microseconds since the epoch, and the target's clock against
     /// ours (see `ClockBound`).
     t0_epoch_us: i64,
@@ -438,6 +438,37 @@ pub struct Connector {
     /// Counters for the report.
     pub opened: Arc<AtomicU64>,
     pub tls_handshakes: Arc<AtomicU64>,
+    /// Each target's idle connections (by URL), kept from one run to the next: capacity's
+    /// probes start on the connections the estimate and the probe before them left warm,
+    /// instead of each probe's first requests waiting for new ones.
+    idle: Arc<Mutex<IdleByUrl>>,
+}
+
+type IdleByUrl = Vec<(String, Arc<Idle>)>;
+
+impl Connector {
+    pub fn new(
+        tls: Option<Arc<rustls::ClientConfig>>,
+        version: crate::client::HttpVersion,
+    ) -> Self {
+        Connector {
+            tls,
+            version,
+            opened: Default::default(),
+            tls_handshakes: Default::default(),
+            idle: Default::default(),
+        }
+    }
+
+    fn idle_for(&self, url: &url::Url) -> Arc<Idle> {
+        let mut all = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, idle)) = all.iter().find(|(u, _)| u == url.as_str()) {
+            return idle.clone();
+        }
+        let idle = Arc::new(Idle::default());
+        all.push((url.to_string(), idle.clone()));
+        idle
+    }
 }
 
 /// How a worker reaches a target over the engine's own connections: HTTP/1.1 keep-alive, or
@@ -903,7 +934,11 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         )?),
         Load::Closed => None,
     };
-    let n_targets_idle = cfg.targets.len();
+    let idle = cfg
+        .targets
+        .iter()
+        .map(|t| cfg.connector.idle_for(&t.signer.target.url))
+        .collect();
     let sh = Arc::new(Shared {
         plan: cfg.plan.clone(),
         targets: cfg.targets,
@@ -922,7 +957,7 @@ pub async fn run(cfg: EngineConfig) -> anyhow::Result<RunResult> {
         first_send: AtomicU64::new(u64::MAX),
         last_send: AtomicU64::new(0),
         shards,
-        idle: (0..n_targets_idle).map(|_| Idle::default()).collect(),
+        idle,
         t0_epoch_us,
         clock: ClockBound::default(),
     });

@@ -58,6 +58,9 @@ pub struct CapacityOptions {
     pub html: Option<PathBuf>,
     pub hdr_log: Option<PathBuf>,
     pub quiet: bool,
+    /// `--start-at`/`--start-file`: when the search's first run starts.
+    pub start_at: Option<crate::bench::schedule::StartAt>,
+    pub start_file: Option<PathBuf>,
     /// `--cloudwatch`: AWS's metrics for the search's window afterwards.
     pub cloudwatch: Option<crate::bench::cloudwatch::CloudWatchOptions>,
 }
@@ -157,6 +160,8 @@ struct Ctx<'a> {
     hdr_tmp: Option<PathBuf>,
     /// 2xx answers over the whole search (the estimate's too), for `--cloudwatch`'s counts.
     ok_total: std::sync::atomic::AtomicU64,
+    /// `--start-at`: the first engine run's t0, taken by that run.
+    first_start: std::sync::Mutex<Option<std::time::SystemTime>>,
 }
 
 impl Ctx<'_> {
@@ -167,6 +172,11 @@ impl Ctx<'_> {
         schedule: String,
     ) -> EngineConfig {
         let http = &self.opts.load.http;
+        let start_at = self
+            .first_start
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         let run_info = crate::bench::hdrlog::RunInfo {
             target: self
                 .prepared
@@ -176,7 +186,7 @@ impl Ctx<'_> {
                 .collect::<Vec<_>>()
                 .join(","),
             schedule,
-            start_at_epoch: None,
+            start_at_epoch: start_at.map(crate::bench::hdrlog::started_epoch),
             copy: None,
         };
         EngineConfig {
@@ -198,7 +208,7 @@ impl Ctx<'_> {
                 monitor: monitor.unwrap_or_else(|| Box::new(|_, _| false)),
             }),
             connector: self.prepared.connector.clone(),
-            start_at: None,
+            start_at,
             run_info,
         }
     }
@@ -383,7 +393,15 @@ fn say(quiet: bool, line: &str) {
 /// `iris-cli capacity`.
 pub async fn run(opts: CapacityOptions) -> anyhow::Result<Exit> {
     let prepared = crate::bench::prepare(&opts.load, opts.quiet).await?;
-    let started_epoch = std::time::SystemTime::now()
+    let first_start = crate::bench::start_at(
+        opts.start_at,
+        opts.start_file.as_deref(),
+        None,
+        opts.quiet,
+        "capacity: search",
+    )?;
+    let started_epoch = first_start
+        .unwrap_or_else(std::time::SystemTime::now)
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
@@ -401,6 +419,7 @@ pub async fn run(opts: CapacityOptions) -> anyhow::Result<Exit> {
         interrupt: int_rx.clone(),
         hdr_tmp: hdr_tmp.clone(),
         ok_total: Default::default(),
+        first_start: std::sync::Mutex::new(first_start),
     };
     let interrupted = || *int_rx.borrow();
     let mut out = Outcome {

@@ -78,6 +78,17 @@ pub struct CapacityArgs {
     #[arg(long, short = 'q')]
     pub quiet: bool,
 
+    /// Start the search (its first probe, or the closed-loop estimate before it) at this
+    /// wall-clock instant: RFC 3339 (2026-12-01T10:00:00Z) or +DURATION from now (+30s), as
+    /// bench's. The probes follow one another from there.
+    #[arg(long, value_name = "TIME", value_parser = crate::bench::schedule::parse_start_at)]
+    pub start_at: Option<crate::bench::schedule::StartAt>,
+
+    /// With --start-at: agree on it through FILE, as bench's --start-file (the first process
+    /// to get there writes the instant; every other one starts at the instant in FILE).
+    #[arg(long, value_name = "FILE", requires = "start_at")]
+    pub start_file: Option<PathBuf>,
+
     /// After the search, AWS's own metrics (CloudWatch GetMetricData) for its whole window
     /// beside the client's numbers at the maximum rate, counts checked against every probe's.
     #[arg(long)]
@@ -128,6 +139,8 @@ impl CapacityArgs {
             html: self.html.clone(),
             hdr_log: self.hdr_log.clone(),
             quiet: self.quiet,
+            start_at: self.start_at,
+            start_file: self.start_file.clone(),
             cloudwatch: self.cloudwatch.then(|| self.cw.options(self.quiet)),
         })
     }

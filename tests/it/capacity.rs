@@ -389,3 +389,33 @@ fn an_interrupted_search_prints_what_it_found() {
     assert_eq!(v["max_rps"].as_f64(), Some(50.0), "{v:#}");
     assert!(v["verdict"].as_str().unwrap().starts_with("interrupted"));
 }
+
+/// `--start-at`: nothing reaches the endpoint before the instant, the search runs from it, and
+/// `--start-file` records the instant agreed on.
+#[test]
+fn the_search_starts_at_the_given_instant() {
+    let _one = serial();
+    let emu = TestEmulator::start(EmulatorConfig::default());
+    let at = std::time::SystemTime::now() + Duration::from_secs(2);
+    let at_text = iris_cli::bench::schedule::fmt_rfc3339(at);
+    let run = capacity(&emu)
+        .args([
+            "--slo", "p99<1s", "--start", "20", "--max", "40", "--probe", "1s",
+        ])
+        .args(["--tolerance", "60%", "--confirm", "0"])
+        .args(["--start-at", &at_text, "--start-file", "start.txt"]);
+    let file = run.env().path("start.txt");
+    let runner = std::thread::spawn(move || run.expect_exit(0).run());
+    while std::time::SystemTime::now() + Duration::from_millis(300) < at {
+        assert_eq!(emu.stats().requests, 0, "a request before --start-at");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = runner.join().unwrap();
+    assert!(std::time::SystemTime::now() >= at + Duration::from_secs(2));
+    let v = out.json();
+    assert_eq!(rps(&v), 40.0, "{v:#}");
+    assert_eq!(v["limited_by"], "max", "{v:#}");
+    assert!(emu.stats().requests >= 55, "{:?}", emu.stats());
+    let agreed = std::fs::read_to_string(file).unwrap();
+    assert_eq!(agreed.trim(), at_text.trim());
+}
