@@ -171,11 +171,27 @@ async fn serve_connection(
         else {
             return;
         };
-        // ALPN picks the protocol, so a client that never sends its first bytes is timed out
-        // by HTTP/1's header read timeout or HTTP/2's pings instead of waiting in the auto
-        // builder's version sniffing (which has no timeout; it remains for clients without ALPN).
-        let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
         let limits = &shared_limits;
+        // Neither HTTP/2's wait for the client preface nor the auto builder's version sniffing
+        // has a timeout: a client that sends nothing after the handshake would be held forever.
+        let mut stream = stream;
+        let mut first = vec![0u8; 8192];
+        let n = match tokio::time::timeout(
+            limits.header_read_timeout,
+            tokio::io::AsyncReadExt::read(&mut stream, &mut first),
+        )
+        .await
+        {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => return,
+        };
+        first.truncate(n);
+        // ALPN picks the protocol where the client offered one.
+        let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+        let stream = Prefixed {
+            prefix: Bytes::from(first),
+            inner: stream,
+        };
         let mut builder =
             hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
         builder
@@ -183,7 +199,8 @@ async fn serve_connection(
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout);
         // HTTP/2 has no header read timeout in hyper: a peer that stops answering pings is
-        // closed; one that answers them but never finishes a request's headers is not.
+        // closed; one that answers them but never finishes a request's headers (or trickles its
+        // preface) is not.
         builder
             .http2()
             .timer(hyper_util::rt::TokioTimer::new())
@@ -220,6 +237,58 @@ async fn serve_connection(
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+    }
+}
+
+/// A stream whose first bytes were already read: they are read again first.
+struct Prefixed<S> {
+    prefix: Bytes,
+    inner: S,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            let head = self.prefix.split_to(n);
+            buf.put_slice(&head);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -457,12 +526,14 @@ async fn handle(
     if let Some(rest) = unread {
         // HTTP/1: a client still writing when the server closes gets a reset and loses the
         // answer (a broken pipe instead of the 413). Reading on while the answer goes out
-        // lets it finish writing and read the 413. HTTP/2 ends just the stream instead.
+        // lets it finish writing and read the 413. HTTP/2 would end the stream with
+        // RST_STREAM(NO_ERROR), which curl 7.88 takes for a failed transfer: read on there too.
+        // A client waiting for `100 Continue` sends no body: nothing to read.
         let expects_continue = parts
             .headers
             .get(http::header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        if parts.version < http::Version::HTTP_2 && !expects_continue {
+        if !expects_continue {
             let until = Instant::now() + shared.cfg.limits.body_read_timeout;
             tokio::spawn(drain(rest, DRAIN_MAX, until));
         }

@@ -293,3 +293,61 @@ fn a_bad_chunk_size_gets_400_then_a_close() {
         .stdout_has("setosa")
         .run();
 }
+
+#[test]
+fn a_silent_tls_client_is_closed_within_the_header_timeout_whatever_its_alpn() {
+    use iris_cli::client::{HttpSettings, HttpVersion};
+    let timeout = Duration::from_millis(1000);
+    let ca = iris_cli::tls::local_ca(&["127.0.0.1"]).unwrap();
+    let emu = TestEmulator::start(EmulatorConfig {
+        tls: Some(iris_cli::tls::server_config(&ca).unwrap()),
+        limits: Limits {
+            header_read_timeout: timeout,
+            ..Limits::default()
+        },
+        ..EmulatorConfig::default()
+    });
+    // h2 (the server waits for the preface), http/1.1, and no ALPN (the server sniffs).
+    for version in [
+        HttpVersion::Http2,
+        HttpVersion::Http1,
+        HttpVersion::Negotiate,
+    ] {
+        let settings = HttpSettings {
+            insecure: true,
+            http_version: version,
+            ..HttpSettings::default()
+        };
+        let mut config = (*iris_cli::tls::client_config(&settings).unwrap()).clone();
+        if version == HttpVersion::Negotiate {
+            config.alpn_protocols.clear();
+        }
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+        let mut sock = connect(&emu);
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        while tls.is_handshaking() {
+            tls.complete_io(&mut sock).unwrap();
+        }
+        let started = Instant::now();
+        let mut stream = rustls::StreamOwned::new(tls, sock);
+        let mut buf = [0u8; 1024];
+        // Ends with EOF, a reset or a missing close_notify: any of them is the server closing.
+        let end = loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break "eof".to_string(),
+                Ok(_) => continue,
+                Err(e) => break format!("{:?}", e.kind()),
+            }
+        };
+        let after = started.elapsed();
+        assert!(
+            end != "WouldBlock" && end != "TimedOut",
+            "{version:?}: still open after {after:?}"
+        );
+        assert!(
+            after >= timeout - Duration::from_millis(200) && after < timeout * 3,
+            "{version:?}: closed after {after:?} ({end}), timeout {timeout:?}"
+        );
+    }
+}
