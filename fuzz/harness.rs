@@ -15,6 +15,7 @@ use iris_cli::batch::{BatchFormat, HeaderMode};
 use iris_cli::emulator::auth::{
     self, KeyStore, RequestView, TEST_SECRET_KEY, TEST_SESSION_TOKEN, TEST_TEMP_SECRET_KEY,
 };
+use iris_cli::output::printable;
 
 /// Secrets no output may hold: the emulator's secret keys and its session token.
 pub const SECRETS: &[&str] = &[TEST_SECRET_KEY, TEST_TEMP_SECRET_KEY, TEST_SESSION_TOKEN];
@@ -63,9 +64,9 @@ pub fn csv(data: &[u8]) -> Vec<String> {
     match input::scan(file.to_vec(), &features, header, opts & 4 != 0, format) {
         Ok(scan) => {
             let names = scan.layout.names.join(",");
-            out.push(input::printable(&names).into_owned());
+            out.push(printable(&names, false).into_owned());
             assert!(
-                !input::printable(&names).chars().any(char::is_control),
+                !printable(&names, false).chars().any(char::is_control),
                 "printable() let a control character through"
             );
             for slot in &scan.batch.slots {
@@ -89,8 +90,8 @@ pub fn csv(data: &[u8]) -> Vec<String> {
                         out.push(format!(
                             "rejected line {}, column {}: {}",
                             r.line,
-                            input::printable(&r.column),
-                            input::printable(&r.reason)
+                            printable(&r.column, false),
+                            printable(&r.reason, false)
                         ));
                     }
                 }

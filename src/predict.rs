@@ -196,12 +196,9 @@ fn local_curl_url(target: &crate::config::Target) -> String {
             })
             .collect::<String>()
     };
-    match target.kind {
-        TargetKind::SageMaker => format!(
-            "\"${{IRIS_ENDPOINT_URL:-http://127.0.0.1:8080}}{}\"",
-            escaped(path)
-        ),
-        _ => format!("\"${{IRIS_URL:-http://127.0.0.1:8080{}}}\"", escaped(path)),
+    match target.kind.protocol().serve_export() {
+        (var, false) => format!("\"${{{var}:-http://127.0.0.1:8080}}{}\"", escaped(path)),
+        (var, true) => format!("\"${{{var}:-http://127.0.0.1:8080{}}}\"", escaped(path)),
     }
 }
 

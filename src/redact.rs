@@ -46,16 +46,13 @@ pub fn server_text(text: &str) -> String {
     let secrets_out = secrets_in_text(text);
     let mut out = String::with_capacity(secrets_out.len().min(MAX_SERVER_TEXT + 64));
     let total = secrets_out.chars().count();
-    for (i, c) in secrets_out.chars().enumerate() {
-        if i == MAX_SERVER_TEXT {
-            out.push_str(&format!("… [{total} characters in all]"));
-            break;
-        }
-        match c {
-            '\n' | '\t' => out.push(c),
-            c if c.is_control() => out.push_str(&c.escape_default().to_string()),
-            c => out.push(c),
-        }
+    let cut = secrets_out
+        .char_indices()
+        .nth(MAX_SERVER_TEXT)
+        .map_or(secrets_out.len(), |(i, _)| i);
+    out.push_str(&crate::output::printable(&secrets_out[..cut], true));
+    if cut < secrets_out.len() {
+        out.push_str(&format!("… [{total} characters in all]"));
     }
     out
 }

@@ -1,6 +1,7 @@
 //! Reading the input: file or stdin, gzip detected by its magic bytes, header detection,
 //! feature selection, row validation, and cutting the rows into request-sized batches.
 
+use crate::output::printable;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -246,29 +247,6 @@ impl Records {
     }
 }
 
-/// `s` safe to print on a terminal: control characters (ANSI escape sequences start with
-/// one, ESC) are shown escaped, `\x1b` as `\u{1b}`, so a cell cannot move the cursor,
-/// recolour or retitle the terminal.
-pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
-    use std::fmt::Write as _;
-    if !s.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
 /// The first cell of `rec` that is not UTF-8, for the reject reason: such a cell cannot be
 /// copied to the output as it is (the output is text), and replacing its bytes with U+FFFD
 /// would change the data silently.
@@ -373,7 +351,7 @@ impl Layout {
                         return Err(CliError::usage(format!(
                             "--features: no column '{f}' in the header of {} (columns: {})",
                             input.name,
-                            printable(&names.join(","))
+                            printable(&names.join(","), false)
                         ))
                         .into())
                     }
@@ -387,7 +365,7 @@ impl Layout {
                 eprintln!(
                     "iris-cli: {}: {} (choose with --features)",
                     input.name,
-                    printable(&note)
+                    printable(&note, false)
                 );
             }
         }
@@ -396,12 +374,12 @@ impl Layout {
                 FirstLine::Sklearn { features, classes } => eprintln!(
                     "iris-cli: {}: first line is scikit-learn's header ({features} features, classes {}); use --no-header if it is data",
                     input.name,
-                    printable(&classes.join(","))
+                    printable(&classes.join(","), false)
                 ),
                 _ if opts.header == HeaderMode::Detect => eprintln!(
                     "iris-cli: {}: first line taken as a header ({}); use --no-header if it is data",
                     input.name,
-                    printable(&names.join(","))
+                    printable(&names.join(","), false)
                 ),
                 _ => {}
             }
@@ -743,10 +721,7 @@ pub fn read_batches(
         layout,
         allow_missing: opts.allow_missing,
         format: opts.format,
-        per_row_overhead: match kind {
-            TargetKind::ApiGateway | TargetKind::HttpApi | TargetKind::FunctionUrl => 2,
-            TargetKind::SageMaker => 1,
-        },
+        per_row_overhead: kind.protocol().per_row_overhead(),
     };
     let mut rec = csv::ByteRecord::new();
     let mut seq: u64 = 0;

@@ -13,9 +13,10 @@ use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 
 use super::checkpoint::{self, Files, Identity, State};
-use super::input::{printable, push_csv_field, Layout, Reject, Window};
+use super::input::{push_csv_field, Layout, Reject, Window};
 use super::progress::Counters;
 use super::{BatchFormat, BatchOptions, Stop};
+use crate::output::printable;
 
 /// A finished batch: `count` input records from `start`, as output text and rejects, both in
 /// input order.
@@ -266,12 +267,12 @@ impl Writer {
                     let col = if r.column.is_empty() {
                         String::new()
                     } else {
-                        format!(", column {}", printable(&r.column))
+                        format!(", column {}", printable(&r.column, false))
                     };
                     eprintln!(
                         "iris-cli: rejected line {}{col}: {}",
                         r.line,
-                        printable(&r.reason)
+                        printable(&r.reason, false)
                     );
                 }
             }

@@ -243,12 +243,26 @@ struct Answer {
     date: Option<u64>,
 }
 
+/// The answer's `Date` in seconds since the epoch. It changes once a second while answers
+/// arrive by the thousand, so each thread keeps the last value it parsed and compares bytes.
 fn date_secs(headers: &HeaderMap) -> Option<u64> {
-    let v = headers.get(http::header::DATE)?.to_str().ok()?;
-    let t = httpdate::parse_http_date(v).ok()?;
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .ok()
-        .map(|d| d.as_secs())
+    thread_local! {
+        static LAST: std::cell::RefCell<(Vec<u8>, u64)> = const {
+            std::cell::RefCell::new((Vec::new(), 0))
+        };
+    }
+    let raw = headers.get(http::header::DATE)?.as_bytes();
+    if let Some(secs) = LAST.with_borrow(|(bytes, secs)| (bytes == raw).then_some(*secs)) {
+        return Some(secs);
+    }
+    let t = httpdate::parse_http_date(std::str::from_utf8(raw).ok()?).ok()?;
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
+    LAST.with_borrow_mut(|last| {
+        last.0.clear();
+        last.0.extend_from_slice(raw);
+        last.1 = secs;
+    });
+    Some(secs)
 }
 
 fn transport_error(e: &reqwest::Error) -> Detail {
@@ -1135,5 +1149,20 @@ mod tests {
     fn microseconds_saturate() {
         assert_eq!(us(Duration::from_millis(3)), 3000);
         assert_eq!(us(Duration::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn dates_are_parsed_once_per_value() {
+        let at = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(http::header::DATE, HeaderValue::from_str(v).unwrap());
+            date_secs(&h)
+        };
+        assert_eq!(at("Tue, 01 Dec 2026 12:00:00 GMT"), Some(1_796_126_400));
+        assert_eq!(at("Tue, 01 Dec 2026 12:00:00 GMT"), Some(1_796_126_400));
+        assert_eq!(at("Tue, 01 Dec 2026 12:00:01 GMT"), Some(1_796_126_401));
+        assert_eq!(at("not a date"), None);
+        assert_eq!(at("Tue, 01 Dec 2026 12:00:01 GMT"), Some(1_796_126_401));
+        assert_eq!(date_secs(&HeaderMap::new()), None);
     }
 }

@@ -15,6 +15,10 @@ impl Protocol for FunctionUrl {
         "apigw"
     }
 
+    fn serve_export(&self) -> (&'static str, bool) {
+        ("IRIS_FUNCTION_URL", true)
+    }
+
     fn describe(&self) -> &'static str {
         "function URL"
     }

@@ -17,6 +17,10 @@ impl Protocol for HttpApi {
         "apigw"
     }
 
+    fn serve_export(&self) -> (&'static str, bool) {
+        ("IRIS_HTTP_API_URL", true)
+    }
+
     fn describe(&self) -> &'static str {
         "HTTP API"
     }

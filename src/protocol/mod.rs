@@ -77,6 +77,18 @@ pub trait Protocol: Sync + Send {
     fn predictions(&self, body: &[u8], classes: &[String]) -> Parsed {
         response::parse(body, classes)
     }
+
+    /// Bytes the body adds per row beyond the row itself, for batch's size budget: a JSON
+    /// body's `\n` escape (2); a CSV body's newline (1).
+    fn per_row_overhead(&self) -> usize {
+        2
+    }
+
+    /// The variable `iris-cli serve` exports for this kind, and whether it holds the whole URL
+    /// (an invoke URL: `true`) or the endpoint's base that the path is appended to.
+    fn serve_export(&self) -> (&'static str, bool) {
+        ("IRIS_URL", true)
+    }
 }
 
 /// Classify an answer. Cheap for a success: a 2xx body is only searched for `errorMessage`
@@ -182,12 +194,23 @@ pub fn parse_header(raw: &str) -> Result<(String, String), CliError> {
     let value = value.trim();
     if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
         return Err(CliError::usage(format!(
-            "invalid -H '{raw}': bad header name '{name}'"
+            "invalid -H '{}': bad header name",
+            crate::redact::server_text(name)
         )));
     }
+    // The value is never echoed: `-H` carries API keys and bearer tokens.
     if reqwest::header::HeaderValue::from_str(value).is_err() {
         return Err(CliError::usage(format!(
-            "invalid -H '{raw}': bad header value"
+            "invalid -H {name}: the value holds a control character or non-ASCII byte"
+        )));
+    }
+    // SigV4's canonical form trims a value and collapses its runs of spaces; signers disagree
+    // on tabs (botocore collapses every whitespace run, aws-sigv4 only spaces), so a tab
+    // would be signed one way and perhaps checked another: refused, not guessed.
+    if value.contains('\t') {
+        return Err(CliError::usage(format!(
+            "invalid -H {name}: the value holds a tab, which AWS signers canonicalise \
+             differently (botocore as a space, the AWS SDK for Rust as a tab); use spaces"
         )));
     }
     let lower = name.to_ascii_lowercase();

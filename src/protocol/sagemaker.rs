@@ -12,6 +12,14 @@ impl Protocol for SageMaker {
         "sagemaker"
     }
 
+    fn per_row_overhead(&self) -> usize {
+        1
+    }
+
+    fn serve_export(&self) -> (&'static str, bool) {
+        ("IRIS_ENDPOINT_URL", false)
+    }
+
     fn describe(&self) -> &'static str {
         "SageMaker endpoint"
     }

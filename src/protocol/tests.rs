@@ -241,3 +241,20 @@ fn readme_error_table_is_the_taxonomy() {
 fn print_outcome_table() {
     print!("{}", outcome::table());
 }
+
+#[test]
+fn header_values_with_a_tab_are_refused_and_values_never_echoed() {
+    assert_eq!(
+        parse_header("x-team:  ml  platform ").unwrap(),
+        ("x-team".to_string(), "ml  platform".to_string())
+    );
+    let e = parse_header("x-api-key: s3cr3t\tvalue").unwrap_err();
+    assert_eq!(e.exit, crate::error::Exit::Usage);
+    assert!(
+        e.message.contains("x-api-key") && e.message.contains("tab"),
+        "{e}"
+    );
+    assert!(!e.message.contains("s3cr3t"), "{e}");
+    let e = parse_header("x-api-key: s3cr3t\u{7f}").unwrap_err();
+    assert!(!e.message.contains("s3cr3t"), "{e}");
+}

@@ -248,14 +248,24 @@ fn dry_run_local_curl_line_works_after_pasting_serve_exports() {
     }
     let env = Env::new();
     let serve = crate::common::Serve::start(&env, &[]);
-    for (args, want) in [
-        (
-            &["--data", "5.1,3.5,1.4,0.2"][..],
-            "\"species\": \"setosa\"",
-        ),
+    // Each kind's curl line names serve's export for that kind.
+    let setosa = "\"species\": \"setosa\"";
+    for (args, var, want) in [
+        (&["--data", "5.1,3.5,1.4,0.2"][..], "IRIS_URL", setosa),
         (
             &["--endpoint-name", "iris-xgb", "--data", "6.6,3.0,4.4,1.4"][..],
+            "IRIS_ENDPOINT_URL",
             "0.",
+        ),
+        (
+            &["--api", "http", "--data", "5.1,3.5,1.4,0.2"][..],
+            "IRIS_HTTP_API_URL",
+            setosa,
+        ),
+        (
+            &["--api", "function-url", "--data", "5.1,3.5,1.4,0.2"][..],
+            "IRIS_FUNCTION_URL",
+            setosa,
         ),
     ] {
         let r = run(env
@@ -270,6 +280,7 @@ fn dry_run_local_curl_line_works_after_pasting_serve_exports() {
         );
         let curl = r.stdout.lines().last().unwrap();
         assert!(curl.starts_with("curl --aws-sigv4"), "{curl}");
+        assert!(curl.contains(&format!("\"${{{var}:-")), "{var}: {curl}");
         let exports: String = serve
             .exports
             .iter()
