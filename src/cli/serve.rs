@@ -198,6 +198,15 @@ pub struct ServeArgs {
     /// How long SageMaker waits for the container (AWS: 60s): 424 ModelError beyond it.
     #[arg(long, value_parser = container_timeout, default_value = "60s")]
     pub container_timeout: Duration,
+    /// Close a connection whose request head has not arrived whole within this (slow clients;
+    /// also the longest an HTTP/1 connection may sit idle between requests); over HTTP/2, the
+    /// ping interval and the wait for its answer.
+    #[arg(long, value_parser = values::positive_duration, default_value = "10s")]
+    pub header_read_timeout: Duration,
+    /// A request body must arrive whole within this after its head: `408` and a close beyond
+    /// it.
+    #[arg(long, value_parser = values::positive_duration, default_value = "30s")]
+    pub body_read_timeout: Duration,
     /// In-flight invocations the real-time endpoint takes; beyond them SageMaker's
     /// 400 ThrottlingException (default: no limit).
     #[arg(long, value_parser = values::count, value_name = "N")]
@@ -313,6 +322,8 @@ impl ServeArgs {
                 integration_timeout: self.integration_timeout,
                 http_api_timeout: self.http_api_timeout,
                 container_timeout: self.container_timeout,
+                header_read_timeout: self.header_read_timeout,
+                body_read_timeout: self.body_read_timeout,
                 ..Limits::default()
             },
             sagemaker,
@@ -392,6 +403,10 @@ mod tests {
             "250ms",
             "--classes",
             "a,b,c",
+            "--header-read-timeout",
+            "2s",
+            "--body-read-timeout",
+            "500ms",
         ])
         .unwrap();
         let cfg = cli.serve.to_config().unwrap();
@@ -405,6 +420,8 @@ mod tests {
         assert_eq!(cfg.cold_start, Duration::from_millis(250));
         assert_eq!(cfg.classes, vec!["a", "b", "c"]);
         assert!(cfg.faults.latency.model.is_some());
+        assert_eq!(cfg.limits.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(cfg.limits.body_read_timeout, Duration::from_millis(500));
     }
 
     #[test]
@@ -415,6 +432,8 @@ mod tests {
         let cli = Cli::try_parse_from(["serve", "--cold-start", "5"]).unwrap();
         assert_eq!(cli.serve.cold_start, Duration::from_secs(5));
         assert!(Cli::try_parse_from(["serve", "--lambda-concurrency", "0"]).is_err());
+        assert!(Cli::try_parse_from(["serve", "--header-read-timeout", "0s"]).is_err());
+        assert!(Cli::try_parse_from(["serve", "--body-read-timeout", "slow"]).is_err());
         assert!(Cli::try_parse_from(["serve", "--latency", "disk=5ms"]).is_err());
         let cli = Cli::try_parse_from(["serve", "--endpoint-name=-bad"]).unwrap();
         assert!(cli.serve.to_config().is_err());

@@ -51,6 +51,12 @@ pub struct Limits {
     pub container_timeout: Duration,
     /// Lambda's synchronous response limit, 6 MiB + 100 bytes: API Gateway answers 502.
     pub lambda_response_max: usize,
+    /// HTTP/1: a request head (or, between requests, its first byte) must arrive within this,
+    /// or the connection is closed without an answer. AWS's value is unverified.
+    pub header_read_timeout: Duration,
+    /// A request body must arrive whole within this after its head: 408 and a close beyond
+    /// it. AWS's value is unverified.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -60,6 +66,8 @@ impl Default for Limits {
             http_api_timeout: Duration::from_secs(30),
             container_timeout: Duration::from_secs(60),
             lambda_response_max: 6_291_556,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
         }
     }
 }

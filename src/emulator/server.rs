@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, DATE};
 use http::{HeaderMap, Method, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use rand::rngs::SmallRng;
 use rand::Rng;
@@ -153,6 +153,7 @@ async fn serve_connection(
     front: Front,
 ) {
     let tls = shared.cfg.tls.clone();
+    let shared_limits = shared.cfg.limits.clone();
     let svc = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
         CatchUnwind {
@@ -170,8 +171,46 @@ async fn serve_connection(
         else {
             return;
         };
-        let builder =
+        let limits = &shared_limits;
+        // Neither HTTP/2's wait for the client preface nor the auto builder's version sniffing
+        // has a timeout: a client that sends nothing after the handshake would be held forever.
+        let mut stream = stream;
+        let mut first = vec![0u8; 8192];
+        let n = match tokio::time::timeout(
+            limits.header_read_timeout,
+            tokio::io::AsyncReadExt::read(&mut stream, &mut first),
+        )
+        .await
+        {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => return,
+        };
+        first.truncate(n);
+        // ALPN picks the protocol where the client offered one.
+        let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+        let stream = Prefixed {
+            prefix: Bytes::from(first),
+            inner: stream,
+        };
+        let mut builder =
             hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+        builder
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout);
+        // HTTP/2 has no header read timeout in hyper: a peer that stops answering pings is
+        // closed; one that answers them but never finishes a request's headers (or trickles its
+        // preface) is not.
+        builder
+            .http2()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(limits.header_read_timeout)
+            .keep_alive_timeout(limits.header_read_timeout);
+        let builder = match alpn.as_deref() {
+            Some(b"h2") => builder.http2_only(),
+            Some(b"http/1.1") => builder.http1_only(),
+            _ => builder,
+        };
         let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
         tokio::pin!(conn);
         tokio::select! {
@@ -184,8 +223,12 @@ async fn serve_connection(
         return;
     }
     let io = hyper_util::rt::TokioIo::new(stream);
+    // A head that has not arrived whole within the timeout (slowloris), or a kept-alive
+    // connection idle for as long, is closed without an answer.
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(shared_limits.header_read_timeout)
         .serve_connection(io, svc);
     tokio::pin!(conn);
     tokio::select! {
@@ -194,6 +237,58 @@ async fn serve_connection(
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+    }
+}
+
+/// A stream whose first bytes were already read: they are read again first.
+struct Prefixed<S> {
+    prefix: Bytes,
+    inner: S,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            let head = self.prefix.split_to(n);
+            buf.put_slice(&head);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -336,28 +431,30 @@ async fn handle(
     let drop_roll: f64 = ctx.rng.random();
     let (parts, body) = req.into_parts();
 
-    let too_long = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n > APIGW_MAX_BODY as u64);
-    let body = if too_long {
-        None
-    } else {
-        match Limited::new(body, APIGW_MAX_BODY).collect().await {
-            Ok(c) => Some(c.to_bytes()),
-            Err(e) => {
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some()
-                {
-                    None
-                } else {
-                    // The client went away mid-body: nothing to answer.
-                    return Err(DropConnection);
-                }
-            }
-        }
+    let limit = match route(
+        &shared,
+        front,
+        &parts.method,
+        parts.uri.path(),
+        &parts.headers,
+    ) {
+        Route::SageMaker { .. } => SAGEMAKER_MAX_BODY,
+        _ => APIGW_MAX_BODY,
+    };
+    let read = read_body(
+        body,
+        &parts.headers,
+        limit,
+        shared.cfg.limits.body_read_timeout,
+    )
+    .await;
+    let (body, unread) = match read {
+        ReadBody::Whole(b) => (Ok(b), None),
+        ReadBody::TooLong(rest) => (Err(BodyFault::TooLong), Some(rest)),
+        ReadBody::TimedOut => (Err(BodyFault::TimedOut), None),
+        ReadBody::Malformed => (Err(BodyFault::Malformed), None),
+        // The client went away mid-body: nothing to answer.
+        ReadBody::Gone => return Err(DropConnection),
     };
 
     if drop_roll < shared.cfg.faults.drop_rate {
@@ -367,10 +464,12 @@ async fn handle(
     }
 
     let path = parts.uri.path();
-    let mut resp = match (
-        route(&shared, front, &parts.method, path, &parts.headers),
-        body,
-    ) {
+    let route = route(&shared, front, &parts.method, path, &parts.headers);
+    let must_close = body.is_err();
+    let mut resp = match (route, body) {
+        (_, Err(fault @ (BodyFault::TimedOut | BodyFault::Malformed))) => {
+            front_door_answer(&mut ctx, fault)
+        }
         (Route::None, _) => {
             Counters::inc(&shared.stats.unmatched_requests);
             ctx.route = "none";
@@ -378,43 +477,67 @@ async fn handle(
             shared.stats.reject(rej.error_type);
             apigw::rejection_response(&mut ctx, &rej)
         }
-        (_, None) => {
-            // API Gateway's front door answers before routing or auth (unverified for the
-            // SageMaker runtime, which is given the same answer).
+        (route, Err(_)) => {
+            // API Gateway's front door answers before auth; the SageMaker runtime's with its
+            // own limit (AWS_WIRE §9: its wording at 6 MB is unverified).
             let mut r = Response::new(Body::from(format!(
-                "HTTP content length exceeded {APIGW_MAX_BODY} bytes."
+                "HTTP content length exceeded {limit} bytes."
             )));
             *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
             r.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-            apigw::add_ids(&mut ctx, r.headers_mut());
+            if matches!(route, Route::SageMaker { .. }) {
+                sm_headers_id(&ctx, r.headers_mut());
+            } else {
+                apigw::add_ids(&mut ctx, r.headers_mut());
+            }
             r
         }
-        (Route::ApiGateway, Some(body)) => {
+        (Route::ApiGateway, Ok(body)) => {
             Counters::inc(&shared.stats.apigw_requests);
             ctx.route = "apigw";
             apigw::handle(&shared, &mut ctx, &parts, &body).await
         }
-        (Route::SageMaker { endpoint }, Some(body)) => {
+        (Route::SageMaker { endpoint }, Ok(body)) => {
             Counters::inc(&shared.stats.sagemaker_requests);
             ctx.route = "sagemaker";
             sagemaker_route(&shared, &mut ctx, &parts, endpoint, &body).await
         }
-        (Route::HttpApi, Some(body)) => {
+        (Route::HttpApi, Ok(body)) => {
             Counters::inc(&shared.stats.http_api_requests);
             ctx.route = "httpapi";
             httpapi::handle(&shared, &mut ctx, &parts, &body, httpapi::Kind::HttpApi).await
         }
-        (Route::FunctionUrl, Some(body)) => {
+        (Route::FunctionUrl, Ok(body)) => {
             Counters::inc(&shared.stats.function_url_requests);
             ctx.route = "function-url";
             httpapi::handle(&shared, &mut ctx, &parts, &body, httpapi::Kind::FunctionUrl).await
         }
-        (Route::CloudWatch(protocol, op), Some(body)) => {
+        (Route::CloudWatch(protocol, op), Ok(body)) => {
             ctx.route = "cloudwatch";
             cloudwatch::handle(&shared, &mut ctx, &parts, &body, protocol, op).await
         }
     };
+    if must_close && parts.version < http::Version::HTTP_2 {
+        // The body was not read to its end: the connection cannot carry another request.
+        resp.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if let Some(rest) = unread {
+        // HTTP/1: a client still writing when the server closes gets a reset and loses the
+        // answer (a broken pipe instead of the 413). Reading on while the answer goes out
+        // lets it finish writing and read the 413. HTTP/2 would end the stream with
+        // RST_STREAM(NO_ERROR), which curl 7.88 takes for a failed transfer: read on there too.
+        // A client waiting for `100 Continue` sends no body: nothing to read.
+        let expects_continue = parts
+            .headers
+            .get(http::header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if !expects_continue {
+            let until = Instant::now() + shared.cfg.limits.body_read_timeout;
+            tokio::spawn(drain(rest, DRAIN_MAX, until));
+        }
+    }
 
     stall(&shared).await;
 
@@ -434,6 +557,116 @@ async fn handle(
     let len = resp.body().size_hint_len();
     log(&shared, &ctx, &parts, remote, status, len);
     Ok(resp)
+}
+
+/// What is read of an oversize body after its 413, at most: enough for a 100 MB upload.
+const DRAIN_MAX: u64 = 128 * 1024 * 1024;
+
+/// How reading a request body ended.
+enum ReadBody {
+    Whole(Bytes),
+    /// Longer than the route's limit (declared or streamed); the rest is still unread.
+    TooLong(Incoming),
+    /// Not whole within `--body-read-timeout`.
+    TimedOut,
+    /// Framing hyper could not parse (e.g. a bad chunk size).
+    Malformed,
+    /// The client went away mid-body.
+    Gone,
+}
+
+/// Why a request got a front-door answer instead of reaching its route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyFault {
+    TooLong,
+    TimedOut,
+    Malformed,
+}
+
+/// Read the whole body, at most `limit` bytes (judged from `Content-Length` before reading a
+/// byte, and as it streams), within `timeout`. Never buffers more than `limit`.
+async fn read_body(
+    mut body: Incoming,
+    headers: &HeaderMap,
+    limit: usize,
+    timeout: Duration,
+) -> ReadBody {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ReadBody::TooLong(body);
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return ReadBody::TimedOut,
+            Ok(None) => return ReadBody::Whole(buf.freeze()),
+            Ok(Some(Err(e))) if malformed(&e) => return ReadBody::Malformed,
+            Ok(Some(Err(_))) => return ReadBody::Gone,
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Some(data) = frame.data_ref() {
+            if buf.len() + data.len() > limit {
+                return ReadBody::TooLong(body);
+            }
+            buf.extend_from_slice(data);
+        }
+    }
+}
+
+/// A body error from bytes that are not HTTP/1 framing (hyper reports them as `InvalidInput`
+/// or `InvalidData` I/O errors), as opposed to the client going away (`UnexpectedEof`, resets).
+fn malformed(e: &hyper::Error) -> bool {
+    use std::error::Error as _;
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+            );
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// Read and discard up to `max` bytes of what is left of a body, until `until`.
+async fn drain(mut rest: Incoming, max: u64, until: Instant) {
+    let mut left = max;
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(until.into(), rest.frame()).await {
+        if let Some(data) = frame.data_ref() {
+            left = left.saturating_sub(data.len() as u64);
+            if left == 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// The answer to a body that stalled or could not be parsed. API Gateway's are unverified
+/// (AWS_WIRE §2): a stalled body gets 408 rather than a bare close, as AWS's Classic Load
+/// Balancer documents for a client that "failed to send a full request", so the client can
+/// tell it from a dropped connection; broken chunked framing gets 400, as that guide documents
+/// for a request that does not meet the HTTP specification. Bodies in API Gateway's
+/// `{"message":...}` shape. Both close the connection (set by the caller).
+fn front_door_answer(ctx: &mut Ctx, fault: BodyFault) -> Response<Body> {
+    let (status, body) = match fault {
+        BodyFault::TimedOut => (
+            StatusCode::REQUEST_TIMEOUT,
+            "{\"message\":\"Request Timeout\"}",
+        ),
+        _ => (StatusCode::BAD_REQUEST, "{\"message\":\"Bad Request\"}"),
+    };
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    apigw::add_ids(ctx, r.headers_mut());
+    r
 }
 
 trait SizeHintLen {
@@ -620,7 +853,7 @@ pub(super) fn authorize<'s>(
     checked
 }
 
-/// SageMaker's real-time payload limit (request and response).
+/// SageMaker's real-time payload limit (request and response); over it the front door's 413.
 pub const SAGEMAKER_MAX_BODY: usize = 6_291_456;
 
 /// The SageMaker runtime route (AWS_WIRE §4, §9).
@@ -659,19 +892,6 @@ async fn sagemaker_route(
     if endpoint != cfg.endpoint_name {
         let msg = format!("Endpoint {endpoint} of account {} not found.", cfg.account);
         return sm_message_error(ctx, 400, "ValidationError", &msg);
-    }
-    if body.len() > SAGEMAKER_MAX_BODY {
-        // AWS_WIRE §9: 413, worded like the older 5 MB limit's answer (the current wording is
-        // unverified).
-        ctx.error_type = None;
-        let mut r = Response::new(Body::from(format!(
-            "HTTP content length exceeded {SAGEMAKER_MAX_BODY} bytes."
-        )));
-        *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-        r.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        sm_headers_id(ctx, r.headers_mut());
-        return r;
     }
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     if header("x-amzn-sagemaker-target-model").is_some() {

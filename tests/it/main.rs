@@ -20,6 +20,7 @@ mod capacity;
 mod cli;
 mod cloudwatch;
 mod deploy;
+mod emulator_hardening;
 mod emulator_http;
 mod fuzz_corpus;
 mod hardening;
