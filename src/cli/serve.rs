@@ -200,8 +200,9 @@ pub struct ServeArgs {
     pub container_timeout: Duration,
     /// Close a connection whose request head has not arrived whole within this (slow clients;
     /// also the longest an HTTP/1 connection may sit idle between requests); over HTTP/2, the
-    /// ping interval and the wait for its answer.
-    #[arg(long, value_parser = values::positive_duration, default_value = "10s")]
+    /// ping interval and the wait for its answer. 60s as nginx's `client_header_timeout`:
+    /// long enough for a person stepping through requests in Postman on one connection.
+    #[arg(long, value_parser = values::positive_duration, default_value = "60s")]
     pub header_read_timeout: Duration,
     /// A request body must arrive whole within this after its head: `408` and a close beyond
     /// it.

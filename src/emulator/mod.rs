@@ -66,7 +66,7 @@ impl Default for Limits {
             http_api_timeout: Duration::from_secs(30),
             container_timeout: Duration::from_secs(60),
             lambda_response_max: 6_291_556,
-            header_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(60),
             body_read_timeout: Duration::from_secs(30),
         }
     }
