@@ -59,6 +59,11 @@ def test_outputs():
         "Fn::Sub": "https://${Api}.execute-api.${AWS::Region}.amazonaws.com/${Stage}/irispredict"
     }
     assert outputs["Region"]["Value"] == {"Ref": "AWS::Region"}
+    # What `iris-cli bench --cloudwatch --stack-outputs` reads: the API's name as the Api
+    # resource sets it, and the function.
+    api_name = load()["Resources"]["Api"]["Properties"]["Name"]
+    assert outputs["ApiName"]["Value"] == api_name
+    assert outputs["FunctionName"]["Value"] == {"Ref": "Function"}
 
 
 def test_non_proxy_selection_patterns_match_the_handler_messages():

@@ -241,19 +241,72 @@ pub struct CloudWatchArgs {
     /// The SageMaker endpoint's production variant.
     #[arg(long, default_value = "AllTraffic", value_name = "NAME")]
     pub variant_name: String,
+    /// The deploy stack's outputs, for the names above that are not given: the JSON of
+    /// `aws cloudformation describe-stacks --stack-name iris` (or of its
+    /// `--query 'Stacks[0].Outputs'`); reads FunctionName and ApiName.
+    #[arg(long, value_name = "FILE")]
+    pub stack_outputs: Option<PathBuf>,
 }
 
 impl CloudWatchArgs {
-    pub fn options(&self, quiet: bool) -> crate::bench::cloudwatch::CloudWatchOptions {
-        crate::bench::cloudwatch::CloudWatchOptions {
+    pub fn options(
+        &self,
+        quiet: bool,
+    ) -> Result<crate::bench::cloudwatch::CloudWatchOptions, CliError> {
+        let outputs = match &self.stack_outputs {
+            Some(path) => stack_outputs(path)?,
+            None => Vec::new(),
+        };
+        let output = |key: &str| {
+            outputs
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        Ok(crate::bench::cloudwatch::CloudWatchOptions {
             wait: self.cloudwatch_wait,
             endpoint_url: self.cloudwatch_endpoint_url.clone(),
-            function_name: self.function_name.clone(),
-            api_name: self.api_name.clone(),
+            function_name: self
+                .function_name
+                .clone()
+                .or_else(|| output("FunctionName")),
+            api_name: self.api_name.clone().or_else(|| output("ApiName")),
             variant_name: self.variant_name.clone(),
             quiet,
-        }
+        })
     }
+}
+
+/// `--stack-outputs FILE`: (OutputKey, OutputValue) pairs from describe-stacks' JSON, whole
+/// (`{"Stacks": [{"Outputs": [...]}]}`, the first stack) or its `Outputs` list alone.
+fn stack_outputs(path: &std::path::Path) -> Result<Vec<(String, String)>, CliError> {
+    let bad = |what: String| CliError::usage(format!("--stack-outputs {}: {what}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        bad(format!(
+            "not JSON (line {}, column {}): {e}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let list = match &v {
+        serde_json::Value::Array(_) => &v,
+        _ => &v["Stacks"][0]["Outputs"],
+    };
+    let Some(list) = list.as_array() else {
+        return Err(bad(
+            "no outputs: expected describe-stacks JSON ({\"Stacks\": [{\"Outputs\": [...]}]}) or its Outputs list".into(),
+        ));
+    };
+    Ok(list
+        .iter()
+        .filter_map(|o| {
+            Some((
+                o["OutputKey"].as_str()?.to_string(),
+                o["OutputValue"].as_str()?.to_string(),
+            ))
+        })
+        .collect())
 }
 
 #[derive(Debug, Args)]
@@ -299,7 +352,7 @@ impl CloudWatchReportArgs {
             end: self.end,
             sagemaker_endpoint: self.sagemaker_endpoint.clone(),
             output: self.output.into(),
-            cloudwatch: self.cw.options(false),
+            cloudwatch: self.cw.options(false)?,
             target: self.target.options(),
             auth: self.auth.options(),
         })
@@ -402,7 +455,11 @@ impl BenchArgs {
             quiet: self.quiet,
             retries: self.retries,
             max_retry_wait: self.max_retry_wait,
-            cloudwatch: self.cloudwatch.then(|| self.cw.options(self.quiet)),
+            cloudwatch: if self.cloudwatch {
+                Some(self.cw.options(self.quiet)?)
+            } else {
+                None
+            },
         })
     }
 }

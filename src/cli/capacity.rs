@@ -141,7 +141,11 @@ impl CapacityArgs {
             quiet: self.quiet,
             start_at: self.start_at,
             start_file: self.start_file.clone(),
-            cloudwatch: self.cloudwatch.then(|| self.cw.options(self.quiet)),
+            cloudwatch: if self.cloudwatch {
+                Some(self.cw.options(self.quiet)?)
+            } else {
+                None
+            },
         })
     }
 }

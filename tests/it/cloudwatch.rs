@@ -370,3 +370,64 @@ fn capacity_local_cloudwatch_counts_every_probe() {
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("Server-side truth: CloudWatch"));
 }
+
+/// `--stack-outputs`: the deploy stack's FunctionName and ApiName outputs, from
+/// describe-stacks' JSON, stand in for `--function-name` and `--api-name`; a flag still wins,
+/// and a file that is not describe-stacks JSON is a usage error naming it.
+#[test]
+fn names_come_from_the_stack_outputs() {
+    let emu = TestEmulator::default_config();
+    let report = || {
+        Run::new("report")
+            .arg("cloudwatch")
+            .args(["--start", "2026-01-01T10:00:00Z"])
+            .args(["--end", "2026-01-01T10:05:00Z"])
+            .api(&emu)
+            .args(["--sagemaker-endpoint", "iris-xgb"])
+            .arg("--cloudwatch-endpoint-url")
+            .arg(emu.endpoint_url())
+            .json()
+    };
+    let run = report();
+    let file = run.env().write(
+        "stack.json",
+        r#"{"Stacks": [{"StackName": "iris", "Outputs": [
+            {"OutputKey": "InvokeUrl", "OutputValue": "https://abc.execute-api.us-east-1.amazonaws.com/species/irispredict"},
+            {"OutputKey": "FunctionName", "OutputValue": "iris-iris-predict"},
+            {"OutputKey": "ApiName", "OutputValue": "iris-iris"}]}]}"#,
+    );
+    let v = run
+        .arg("--stack-outputs")
+        .arg(&file)
+        .expect_exit(0)
+        .run()
+        .json();
+    assert_eq!(v["dimensions"]["api_name"], "iris-iris", "{v:#}");
+    assert_eq!(
+        v["dimensions"]["function_name"], "iris-iris-predict",
+        "{v:#}"
+    );
+    // The Outputs list alone (`--query 'Stacks[0].Outputs'`), and a flag that wins over it.
+    let run = report();
+    let list = run.env().write(
+        "outputs.json",
+        r#"[{"OutputKey": "FunctionName", "OutputValue": "from-file"},
+            {"OutputKey": "ApiName", "OutputValue": "iris-iris"}]"#,
+    );
+    let v = run
+        .arg("--stack-outputs")
+        .arg(&list)
+        .args(["--function-name", "from-flag"])
+        .expect_exit(0)
+        .run()
+        .json();
+    assert_eq!(v["dimensions"]["api_name"], "iris-iris");
+    assert_eq!(v["dimensions"]["function_name"], "from-flag");
+    let run = report();
+    let bad = run.env().write("bad.json", "{\"Stacks\": []}");
+    run.arg("--stack-outputs")
+        .arg(&bad)
+        .expect_exit(2)
+        .stderr_has("bad.json: no outputs")
+        .run();
+}
