@@ -33,6 +33,11 @@ pub enum FirstLine {
     },
 }
 
+/// The most features a scikit-learn `N_ROWS,N_FEATURES,...` line is believed for: beyond it
+/// the line is data. (A fuzzed `5555555555552556` there made `Columns::new` ask for names
+/// of 5.5e15 columns, an allocation abort.)
+pub const MAX_SKLEARN_FEATURES: usize = 65_536;
+
 /// Decide what `cells`, the first line, is.
 pub fn first_line<'a>(cells: impl IntoIterator<Item = &'a [u8]>) -> FirstLine {
     let cells: Vec<&[u8]> = cells.into_iter().collect();
@@ -41,7 +46,7 @@ pub fn first_line<'a>(cells: impl IntoIterator<Item = &'a [u8]>) -> FirstLine {
     if cells.len() >= 3 {
         if let (Some(_rows), Some(features)) = (integer(cells[0]), integer(cells[1])) {
             let names = &cells[2..];
-            if features > 0
+            if (1..=MAX_SKLEARN_FEATURES).contains(&features)
                 && names
                     .iter()
                     .all(|c| !is_number(c) && !c.trim_ascii().is_empty())
@@ -226,6 +231,25 @@ fn not_a_feature(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_implausible_sklearn_feature_count_is_data() {
+        let line = |text: &'static str| first_line(text.split(',').map(str::as_bytes));
+        assert!(matches!(
+            line("150,4,setosa,versicolor,virginica"),
+            FirstLine::Sklearn { features: 4, .. }
+        ));
+        assert_eq!(
+            line("1555555555555552556,5555555555552556,LLL,gggg"),
+            FirstLine::Data
+        );
+        assert_eq!(line("10,0,a,b"), FirstLine::Data);
+        let cols = Columns::new(
+            &[b"1", b"5555555555552556", b"x"],
+            &line("1,5555555555552556,x"),
+        );
+        assert_eq!(cols.width, 3);
+    }
 
     #[test]
     fn payload_rows_keep_features_only() {
