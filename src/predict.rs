@@ -21,7 +21,8 @@ use crate::session::Session;
 pub enum BodySource {
     /// Feature rows as CSV cells.
     Rows(Vec<String>),
-    Raw(Vec<u8>),
+    /// A raw body (`--body`, `--body-file`): shared, never copied (a 100 MB file is held once).
+    Raw(Bytes),
 }
 
 /// Validated settings of one `predict` run.
@@ -90,12 +91,12 @@ pub fn read_body_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read --body-file {}", path.display()))
 }
 
-fn request_body(kind: TargetKind, body: &BodySource) -> Vec<u8> {
+fn request_body(kind: TargetKind, body: &BodySource) -> Bytes {
     match body {
         BodySource::Raw(b) => b.clone(),
         BodySource::Rows(rows) => {
             let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
-            kind.protocol().body(&rows)
+            Bytes::from(kind.protocol().body(&rows))
         }
     }
 }
@@ -244,15 +245,9 @@ pub async fn run(session: &Session, opts: &PredictOptions) -> anyhow::Result<Exi
             print_exchange_headers(signer, signed, ex);
         }
     };
-    let answer = client::call(
-        &http,
-        signer,
-        &headers,
-        &Bytes::from(body.clone()),
-        &mut observe,
-    )
-    .await
-    .map_err(|n| n.error)?;
+    let answer = client::call(&http, signer, &headers, &body, &mut observe)
+        .await
+        .map_err(|n| n.error)?;
     let (ex, signed) = (&answer.exchange, &answer.signed);
     if ex.status >= 300 {
         let err = AwsError::parse(ex.status, &ex.headers, &ex.body);

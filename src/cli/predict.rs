@@ -92,11 +92,11 @@ impl PredictArgs {
         let body = if let Some(data) = &self.data {
             BodySource::Rows(predict::parse_rows(data)?)
         } else if let Some(body) = &self.body {
-            BodySource::Raw(body.clone().into_bytes())
+            BodySource::Raw(body.clone().into_bytes().into())
         } else if let Some(path) = &self.body_file {
-            BodySource::Raw(predict::read_body_file(path)?)
+            BodySource::Raw(predict::read_body_file(path)?.into())
         } else if reads_stdin_body {
-            BodySource::Raw(predict::read_body_file(Path::new("-"))?)
+            BodySource::Raw(predict::read_body_file(Path::new("-"))?.into())
         } else {
             return Err(CliError::usage(
                 "nothing to send: give --data, --body, --body-file FILE or '-'",
