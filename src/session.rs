@@ -133,12 +133,10 @@ pub fn target_spec(target: &TargetOptions, env: impl Fn(&str) -> Option<String>)
     }
     if spec.url.is_none() && spec.endpoint_name.is_none() {
         // `serve` exports one URL per kind of API; --api picks its own.
-        spec.url = match target.api {
-            Some(crate::config::ApiKind::Http) => env("IRIS_HTTP_API_URL"),
-            Some(crate::config::ApiKind::FunctionUrl) => env("IRIS_FUNCTION_URL"),
-            _ => None,
-        }
-        .or_else(|| env("IRIS_URL"));
+        spec.url = target
+            .api
+            .and_then(|api| env(api.kind().protocol().serve_export().0))
+            .or_else(|| env("IRIS_URL"));
         if spec.url.is_none() {
             spec.endpoint_name = env("IRIS_ENDPOINT_NAME");
         }
