@@ -174,11 +174,10 @@ struct Idle {
 }
 
 impl Idle {
-    /// Gives `direct` a connection: an idle one, or a new one.
+    /// Gives `direct` (which holds none: each exchange hands its connection back) an idle
+    /// connection, or opens one for an HTTP/2 target; an HTTP/1.1 target's new connection is
+    /// opened by the exchange itself.
     async fn lend(&self, direct: &mut Direct, connect_timeout: Duration) -> Result<(), Detail> {
-        if direct.sender.as_ref().is_some_and(|s| !s.is_closed()) {
-            return Ok(());
-        }
         direct.sender = self.take();
         if direct.sender.is_some() || self.speaks_h1.load(Relaxed) {
             return Ok(());

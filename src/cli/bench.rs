@@ -254,7 +254,7 @@ impl CloudWatchArgs {
         quiet: bool,
     ) -> Result<crate::bench::cloudwatch::CloudWatchOptions, CliError> {
         let outputs = match &self.stack_outputs {
-            Some(path) => stack_outputs(path)?,
+            Some(path) => crate::bench::cloudwatch::stack_outputs(path)?,
             None => Vec::new(),
         };
         let output = |key: &str| {
@@ -275,38 +275,6 @@ impl CloudWatchArgs {
             quiet,
         })
     }
-}
-
-/// `--stack-outputs FILE`: (OutputKey, OutputValue) pairs from describe-stacks' JSON, whole
-/// (`{"Stacks": [{"Outputs": [...]}]}`, the first stack) or its `Outputs` list alone.
-fn stack_outputs(path: &std::path::Path) -> Result<Vec<(String, String)>, CliError> {
-    let bad = |what: String| CliError::usage(format!("--stack-outputs {}: {what}", path.display()));
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        bad(format!(
-            "not JSON (line {}, column {}): {e}",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    let list = match &v {
-        serde_json::Value::Array(_) => &v,
-        _ => &v["Stacks"][0]["Outputs"],
-    };
-    let Some(list) = list.as_array() else {
-        return Err(bad(
-            "no outputs: expected describe-stacks JSON ({\"Stacks\": [{\"Outputs\": [...]}]}) or its Outputs list".into(),
-        ));
-    };
-    Ok(list
-        .iter()
-        .filter_map(|o| {
-            Some((
-                o["OutputKey"].as_str()?.to_string(),
-                o["OutputValue"].as_str()?.to_string(),
-            ))
-        })
-        .collect())
 }
 
 #[derive(Debug, Args)]
